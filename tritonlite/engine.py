@@ -1,0 +1,317 @@
+"""``InferenceEngine``: the composition root every door talks to.
+
+It owns the backend registry, the model manager (and its poll thread) and the request path:
+build an :class:`InferenceRequest`, validate it against the model version, queue it on that
+version's scheduler and hand back an :class:`InferFuture`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from tritonlite import __version__
+from tritonlite.backends.registry import BackendRegistry
+from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnavailableError, UnsupportedError
+from tritonlite.futures import InferFuture
+from tritonlite.model import ModelVersion
+from tritonlite.model_manager import ModelManager
+from tritonlite.request import InferenceRequest, InferResult, ResponseSink
+from tritonlite.stats import ModelStats
+
+CONTROL_MODES = ("none", "poll", "explicit")
+
+#: protocol extensions the engine itself implements (servers add their own)
+EXTENSIONS = (
+    "model_repository",
+    "model_repository(unload_dependents)",
+    "model_configuration",
+    "parameters",
+    "statistics",
+)
+
+
+def parse_version(version: str | int | None) -> int:
+    """'' / None / -1 mean "use the version policy"; anything else must be a positive integer."""
+    if version is None or version == "" or version == -1:
+        return -1
+    if isinstance(version, int):
+        if version < 1:
+            raise InvalidArgumentError(f"invalid model version specified {version}")
+        return version
+    text = str(version).strip()
+    if not text.isdigit():
+        if text.startswith("-") and text[1:].isdigit():
+            raise InvalidArgumentError(f"invalid model version specified {text}")
+        raise InvalidArgumentError(f"failed to get model version from specified version string '{text}'")
+    return int(text)
+
+
+def _gpu_count() -> int:
+    """NVIDIA GPUs visible to this process (device nodes; no driver library needed)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    n = len(glob.glob("/dev/nvidia[0-9]*"))
+    if visible is not None:
+        ids = [v for v in visible.split(",") if v.strip() and v.strip() != "-1"]
+        n = min(n, len(ids))
+    return n
+
+
+class InferenceEngine:
+    """Triton's feature set in-process: point it at a model repository and call :meth:`infer`.
+
+    ``model_repository`` is one path or a list of paths. ``model_control_mode`` is ``"none"`` (load
+    everything now), ``"poll"`` (also rescan every ``repository_poll_secs``) or ``"explicit"`` (load
+    only ``startup_models``; ``"*"`` means all; then use :meth:`load_model` / :meth:`unload_model`).
+    """
+
+    def __init__(
+        self,
+        model_repository: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        *,
+        model_control_mode: str = "none",
+        startup_models: Iterable[str] = (),
+        strict_model_config: bool = False,
+        repository_poll_secs: float = 15.0,
+        model_load_thread_count: int = 4,
+        strict_readiness: bool = True,
+        server_id: str = "triton",
+        backends: Mapping[str, Callable[[], Any]] | None = None,
+    ) -> None:
+        if model_control_mode not in CONTROL_MODES:
+            raise InvalidArgumentError(f"model_control_mode must be one of {CONTROL_MODES}, got '{model_control_mode}'")
+        roots = [model_repository] if isinstance(model_repository, (str, os.PathLike)) else list(model_repository)
+        if not roots:
+            raise InvalidArgumentError("at least one model repository path is required")
+        paths = [Path(r).expanduser().resolve() for r in roots]
+        for p in paths:
+            if not p.is_dir():
+                raise InvalidArgumentError(f"model repository path '{p}' is not a directory")
+        self.control_mode = model_control_mode
+        self.strict_readiness = strict_readiness
+        self.server_id = server_id
+        self.registry = BackendRegistry()
+        for name, factory in (backends or {}).items():
+            self.registry.register(name, factory)
+        self._manager = ModelManager(
+            paths,
+            self.registry,
+            strict_model_config=strict_model_config,
+            engine=self,
+            gpu_count=_gpu_count(),
+            load_threads=model_load_thread_count,
+        )
+        self._closed = False
+        self._stop_poll = threading.Event()
+        self._poll_thread: threading.Thread | None = None
+
+        startup = list(startup_models)
+        if model_control_mode == "explicit":
+            if "*" in startup:
+                if len(startup) > 1:
+                    raise InvalidArgumentError("startup model '*' must be the only startup model")
+                startup = list(self._manager.scan())
+        else:
+            startup = list(self._manager.scan())
+        self._manager.load_many(startup)
+        if model_control_mode == "poll":
+            self._poll_thread = threading.Thread(
+                target=self._poll_loop, args=(max(0.05, float(repository_poll_secs)),), name="tritonlite.repository.poll", daemon=True
+            )
+            self._poll_thread.start()
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+    def __enter__(self) -> "InferenceEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop polling, drain and unload every model, join every thread the engine started."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_poll.set()
+        if self._poll_thread is not None:
+            self._poll_thread.join()
+        self._manager.close()
+
+    def _poll_loop(self, interval: float) -> None:
+        while not self._stop_poll.wait(interval):
+            try:
+                self._manager.poll()
+            except Exception:  # a poll must never kill the poll thread
+                import logging
+
+                logging.getLogger("tritonlite.repository").exception("repository poll failed")
+
+    # ---- inference ----------------------------------------------------------------------------------
+    def infer(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> InferResult:
+        """Run one inference and wait for it; same options as :meth:`submit`."""
+        return self.submit(model_name, inputs, **options).result()
+
+    def submit(
+        self,
+        model_name: str,
+        inputs: Mapping[str, Any],
+        *,
+        outputs: Sequence[str] | None = None,
+        model_version: str | int = "",
+        request_id: str = "",
+        parameters: Mapping[str, Any] | None = None,
+        priority: int = 0,
+        timeout_us: int = 0,
+        sequence_id: int | str = 0,
+        sequence_start: bool = False,
+        sequence_end: bool = False,
+    ) -> InferFuture:
+        """Queue one inference; the returned future is also awaitable. Errors arrive through the future."""
+        try:
+            request = InferenceRequest(
+                model_name=model_name,
+                inputs=inputs,
+                requested_outputs=tuple(outputs) if outputs else None,
+                model_version=parse_version(model_version),
+                id=request_id,
+                parameters=dict(parameters) if parameters else {},
+                priority=priority,
+                timeout_us=timeout_us,
+                correlation_id=sequence_id,
+                flags=(1 if sequence_start else 0) | (2 if sequence_end else 0),
+            )
+        except TritonLiteError as exc:
+            fut = InferFuture()
+            fut.set_exception(exc)
+            return fut
+        return self.submit_request(request)
+
+    def submit_request(self, request: InferenceRequest) -> InferFuture:
+        """Queue a prepared core request (the path BLS and the servers use)."""
+        fut = InferFuture()
+        fut.request = request
+        try:
+            if self._closed:
+                raise UnavailableError("the inference engine is closed")
+            mv = self._manager.get(request.model_name, request.model_version)
+            if mv.decoupled:
+                raise UnsupportedError(
+                    f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
+                )
+        except TritonLiteError as exc:
+            fut.set_exception(exc)
+            return fut
+        request.sink = ResponseSink(_unary_completion(fut, request, mv.stats))
+        try:
+            mv.enqueue(request)
+        except TritonLiteError as exc:
+            request.sink.fail(exc, "OTHER")
+        return fut
+
+    # ---- health and metadata ------------------------------------------------------------------------
+    def is_live(self) -> bool:
+        return not self._closed
+
+    def is_ready(self) -> bool:
+        if self._closed:
+            return False
+        return self._manager.all_ready() if self.strict_readiness else True
+
+    def is_model_ready(self, name: str, version: str | int = "") -> bool:
+        try:
+            return self._manager.get(name, parse_version(version)).is_ready()
+        except TritonLiteError:
+            return False
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": self.server_id, "version": __version__, "extensions": list(EXTENSIONS)}
+
+    def model_metadata(self, name: str, version: str | int = "") -> dict[str, Any]:
+        """Triton's model metadata: versions, platform, and shapes with -1 for the batch dim."""
+        v = parse_version(version)
+        mv = self._manager.get(name, v)
+        cfg = mv.config
+        batch = [-1] if cfg.max_batch_size > 0 else []
+        versions = [str(v)] if v > 0 else [str(x) for x in sorted(self._manager.records[name].serving)]
+
+        def tensors(items: Any) -> list[dict[str, Any]]:
+            from tritonlite.datatypes import DataType
+
+            return [
+                {"name": t.name, "datatype": DataType(t.data_type).protocol_name, "shape": batch + [int(d) for d in t.dims]}
+                for t in items
+            ]
+
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": cfg.platform or cfg.backend,
+            "inputs": tensors(cfg.input),
+            "outputs": tensors(cfg.output),
+        }
+
+    def model_config(self, name: str, version: str | int = "") -> dict[str, Any]:
+        """The normalised, auto-completed config in Triton's JSON form."""
+        return self._manager.get(name, parse_version(version)).config_json
+
+    # ---- repository ---------------------------------------------------------------------------------
+    def repository_index(self, ready: bool = False) -> list[dict[str, Any]]:
+        return self._manager.index(ready_only=ready)
+
+    def _require_explicit(self) -> None:
+        if self.control_mode != "explicit":
+            raise UnavailableError("explicit model load / unload is not allowed if polling is enabled")
+
+    def load_model(self, name: str, config: str | Mapping[str, Any] | None = None, files: Mapping[str, bytes] | None = None) -> None:
+        """Load or reload a model (explicit mode); ``config`` is a JSON override, ``files`` ``{"file:1/model.onnx": bytes}``."""
+        self._require_explicit()
+        self._manager.load(name, config_json=config, files=files)
+
+    def unload_model(self, name: str, unload_dependents: bool = False) -> None:
+        """Unload every version of a model (explicit mode); unknown models are a no-op."""
+        self._require_explicit()
+        self._manager.unload(name, unload_dependents=unload_dependents)
+
+    # ---- statistics ---------------------------------------------------------------------------------
+    def model_statistics(self, name: str = "", version: str | int = "") -> dict[str, Any]:
+        """Triton's statistics extension: ``{"model_stats": [...]}`` for ready versions."""
+        v = parse_version(version)
+        picked: list[ModelVersion] = []
+        if not name:
+            for rec_name in sorted(self._manager.records):
+                rec = self._manager.records[rec_name]
+                picked.extend(rec.serving[x] for x in sorted(rec.serving))
+        else:
+            rec = self._manager.records.get(name)
+            if rec is None or not rec.serving:
+                raise InvalidArgumentError(f"requested model '{name}' is not available")
+            if v > 0:
+                if v not in rec.serving:
+                    raise InvalidArgumentError(f"requested model version is not available for model '{name}'")
+                picked.append(rec.serving[v])
+            else:
+                picked.extend(rec.serving[x] for x in sorted(rec.serving))
+        return {"model_stats": [mv.stats.as_dict() for mv in picked]}
+
+
+def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
+    """The sink callback of a one-response request: record statistics, then settle the future."""
+
+    def done(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str) -> None:
+        end = time.monotonic_ns()
+        t = request.times
+        if error is not None:
+            stats.record_failure(t.queue_start, end, reason)
+            fut.settle(None, error)
+        else:
+            stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)
+            fut.settle(result, None)
+
+    return done
+
+
+__all__ = ["InferenceEngine", "parse_version"]

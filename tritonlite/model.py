@@ -1,0 +1,124 @@
+"""One loaded model version: its config, backend instances, scheduler and statistics.
+
+Built by :func:`load_version`; the request path only calls :meth:`ModelVersion.enqueue`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tritonlite.backends.base import BackendInstance, LoadContext
+from tritonlite.config import config_to_json, instance_names
+from tritonlite.errors import TritonLiteError
+from tritonlite.request import InferenceRequest
+from tritonlite.scheduling import BatchRunner, Scheduler, make_scheduler
+from tritonlite.stats import ModelStats
+from tritonlite.validation import IOSpec, normalize_request
+
+_log = logging.getLogger("tritonlite.model")
+
+
+@dataclass(eq=False)
+class ModelVersion:
+    """A READY version of a model. ``close`` drains its queue and releases its instances."""
+
+    name: str
+    version: int
+    config: Any
+    config_json: dict[str, Any]
+    spec: IOSpec
+    stats: ModelStats
+    instances: list[tuple[str, BackendInstance]]
+    scheduler: Scheduler
+    model_dir: Path
+    load_seconds: float = 0.0
+    decoupled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def enqueue(self, request: InferenceRequest) -> None:
+        """Validate and queue; a validation error is raised to the caller before anything is queued."""
+        normalize_request(request, self.spec, self.name)
+        request.mark_queued()
+        self.scheduler.enqueue(request)
+
+    def is_ready(self) -> bool:
+        for _, inst in self.instances:
+            probe = getattr(inst, "is_ready", None)
+            if probe is not None and not probe():
+                return False
+        return True
+
+    def close(self) -> None:
+        try:
+            self.scheduler.stop()
+        finally:
+            for name, inst in self.instances:
+                try:
+                    inst.close()
+                except Exception:  # finalize errors are logged, never raised into unload
+                    _log.exception("closing instance %s of model '%s' failed", name, self.name)
+
+
+def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
+    """Create every instance of one version and start its scheduler; undo everything on failure."""
+    started = time.monotonic()
+    cfg = ctx.config
+    spec = IOSpec.from_config(cfg)
+    stats = ModelStats(ctx.model_name, ctx.model_version)
+    created: list[tuple[str, BackendInstance]] = []
+    active: list[tuple[str, BackendInstance]] = []
+    try:
+        for inst in instance_names(cfg):
+            ictx = LoadContext(
+                model_name=ctx.model_name,
+                model_version=ctx.model_version,
+                config=cfg,
+                model_dir=ctx.model_dir,
+                version_dir=ctx.version_dir,
+                model_path=ctx.model_path,
+                engine=ctx.engine,
+                instance_name=inst.name,
+                instance_kind=inst.kind,
+                device_id=inst.device_id,
+            )
+            instance = backend.create_instance(ictx)
+            created.append((inst.name, instance))
+            if not inst.passive:
+                active.append((inst.name, instance))
+        decoupled = bool(cfg.model_transaction_policy.decoupled)
+        runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
+        scheduler = make_scheduler(cfg, runner, active)
+    except BaseException:
+        for _, inst in created:
+            try:
+                inst.close()
+            except Exception:
+                _log.exception("closing a half-loaded instance of '%s' failed", ctx.model_name)
+        raise
+    return ModelVersion(
+        name=ctx.model_name,
+        version=ctx.model_version,
+        config=cfg,
+        config_json=config_to_json(cfg),
+        spec=spec,
+        stats=stats,
+        instances=created,
+        scheduler=scheduler,
+        model_dir=ctx.model_dir,
+        load_seconds=time.monotonic() - started,
+        decoupled=decoupled,
+    )
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """The reason text a failed load leaves in the repository index."""
+    if isinstance(exc, TritonLiteError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
+
+
+__all__ = ["ModelVersion", "load_version", "describe_load_error"]

@@ -1,0 +1,378 @@
+"""Model lifecycle: load, reload, unload and poll, with per-version states and reasons.
+
+Reads on the request path are lock-free: each model record swaps in a new ``serving`` dict on
+load/unload, so :meth:`ModelManager.get` never waits behind a load.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from tritonlite.backends.base import LoadContext, default_cpu_instance_count
+from tritonlite.backends.registry import BackendRegistry
+from tritonlite.config import (
+    ModelConfig,
+    default_model_filename,
+    load_config_file,
+    normalize,
+    parse_json_config,
+    validate,
+)
+from tritonlite.errors import (
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    TritonLiteError,
+    UnavailableError,
+    UnsupportedError,
+)
+from tritonlite.model import ModelVersion, describe_load_error, load_version
+from tritonlite.repository import ModelLocation, ModelState, available_versions, fingerprint, scan, select_versions
+
+_log = logging.getLogger("tritonlite.repository")
+
+#: first-version file -> backend, for configs that name neither platform nor backend (SPEC 4.5.3)
+_FILE_BACKENDS = (
+    ("model.plan", "tensorrt"),
+    ("model.onnx", "onnxruntime"),
+    ("model.xml", "openvino"),
+    ("model.pt", "pytorch"),
+    ("model.pt2", "pytorch"),
+    ("model.py", "python"),
+)
+
+
+@dataclass
+class VersionStatus:
+    state: ModelState
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class ModelRecord:
+    """Everything known about one model name."""
+
+    name: str
+    serving: dict[int, ModelVersion] = field(default_factory=dict)
+    latest: ModelVersion | None = None
+    states: dict[int, VersionStatus] = field(default_factory=dict)
+    fingerprint: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    override_dir: Path | None = None
+
+    def publish(self, serving: dict[int, ModelVersion]) -> None:
+        self.serving = serving
+        self.latest = serving[max(serving)] if serving else None
+
+
+class ModelManager:
+    """Owns every loaded model of one engine."""
+
+    def __init__(
+        self,
+        roots: Iterable[Path],
+        registry: BackendRegistry,
+        *,
+        strict_model_config: bool,
+        engine: Any,
+        gpu_count: int = 0,
+        load_threads: int = 4,
+    ) -> None:
+        self.roots = [Path(r) for r in roots]
+        self.registry = registry
+        self.strict = strict_model_config
+        self.engine = engine
+        self.gpu_count = gpu_count
+        self.load_threads = max(1, load_threads)
+        self.records: dict[str, ModelRecord] = {}
+        self._records_lock = threading.Lock()
+        self._tmp = Path(tempfile.mkdtemp(prefix="tritonlite-overrides-"))
+
+    # ---- lookup -------------------------------------------------------------------------------------
+    def get(self, name: str, version: int = -1) -> ModelVersion:
+        """The version to serve; Triton's NOT_FOUND / UNAVAILABLE messages otherwise."""
+        rec = self.records.get(name)
+        if rec is None or not rec.states:
+            raise NotFoundError(f"Request for unknown model: '{name}' is not found")
+        if version < 0:
+            mv = rec.latest
+            if mv is None:
+                raise UnavailableError(f"Request for unknown model: '{name}' has no available versions")
+            return mv
+        mv = rec.serving.get(version)
+        if mv is not None:
+            return mv
+        if version in rec.states:
+            raise UnavailableError(f"'{name}' version {version} is not at ready state")
+        raise NotFoundError(f"Request for unknown model: '{name}' version {version} is not found")
+
+    def _record(self, name: str) -> ModelRecord:
+        with self._records_lock:
+            rec = self.records.get(name)
+            if rec is None:
+                rec = self.records[name] = ModelRecord(name)
+            return rec
+
+    # ---- load / unload ------------------------------------------------------------------------------
+    def load_many(self, names: Iterable[str]) -> dict[str, TritonLiteError | None]:
+        """Load models in parallel (Triton's --model-load-thread-count); returns each outcome."""
+        names = list(names)
+        outcomes: dict[str, TritonLiteError | None] = {}
+
+        def one(n: str) -> None:
+            try:
+                self.load(n)
+                outcomes[n] = None
+            except TritonLiteError as exc:
+                outcomes[n] = exc
+
+        if len(names) <= 1:
+            for n in names:
+                one(n)
+        else:
+            with ThreadPoolExecutor(self.load_threads, thread_name_prefix="tritonlite.load") as pool:
+                list(pool.map(one, names))
+        return outcomes
+
+    def load(self, name: str, config_json: str | Mapping[str, Any] | None = None, files: Mapping[str, bytes | str] | None = None) -> None:
+        """Load or reload ``name``; raises with Triton's load-failure text when no version comes up."""
+        rec = self._record(name)
+        with rec.lock:
+            self._load_locked(rec, config_json, files)
+
+    def _load_locked(self, rec: ModelRecord, config_json: Any, files: Mapping[str, Any] | None) -> None:
+        name = rec.name
+        try:
+            model_dir, cfg, source = self._resolve(rec, config_json, files)
+            fp = fingerprint(model_dir)
+            if config_json is None and files is None and rec.serving and fp == rec.fingerprint:
+                return  # unchanged: Triton does not reload
+            backend, versions = self._prepare(name, model_dir, cfg, source)
+        except TritonLiteError as exc:
+            if not rec.serving:
+                rec.states = {0: VersionStatus(ModelState.UNAVAILABLE, exc.message)} if not rec.states else {
+                    v: VersionStatus(ModelState.UNAVAILABLE, exc.message) for v in rec.states
+                }
+            _log.error("failed to load model '%s': %s", name, exc.message)
+            raise
+        for v in versions:
+            rec.states[v] = VersionStatus(ModelState.LOADING)
+        rec.states.pop(0, None)
+        new: dict[int, ModelVersion] = {}
+        failures: dict[int, str] = {}
+        for v in versions:
+            ctx = LoadContext(
+                model_name=name,
+                model_version=v,
+                config=cfg,
+                model_dir=model_dir,
+                version_dir=model_dir / str(v),
+                model_path=model_dir / str(v) / default_model_filename(cfg),
+                engine=self.engine,
+            )
+            try:
+                new[v] = load_version(backend, ctx)
+            except Exception as exc:  # any backend failure leaves this version UNAVAILABLE
+                failures[v] = describe_load_error(exc)
+                _log.error("failed to load '%s' version %d: %s", name, v, failures[v])
+        if not new and rec.serving:  # a failed reload keeps the model that was serving
+            for v, reason in failures.items():
+                if v not in rec.serving:
+                    rec.states[v] = VersionStatus(ModelState.UNAVAILABLE, reason)
+            raise InvalidArgumentError(_load_failed(name, failures))
+        old = rec.serving
+        rec.publish(new)
+        rec.fingerprint = fp
+        rec.states = {v: VersionStatus(ModelState.READY) for v in new}
+        rec.states.update({v: VersionStatus(ModelState.UNAVAILABLE, r) for v, r in failures.items()})
+        for v, mv in old.items():
+            rec.states.setdefault(v, VersionStatus(ModelState.UNAVAILABLE, "unloaded"))
+            mv.close()
+        if failures:
+            raise InvalidArgumentError(_load_failed(name, failures))
+
+    def _resolve(self, rec: ModelRecord, config_json: Any, files: Mapping[str, Any] | None) -> tuple[Path, ModelConfig, str]:
+        name = rec.name
+        if files:
+            if config_json is None:
+                raise InvalidArgumentError(f"failed to load '{name}', the model config must be provided along with model files")
+            model_dir = self._write_override(rec, files)
+        else:
+            loc = scan(self.roots).get(name)
+            if loc is None:
+                raise InternalError(f"failed to load '{name}', failed to poll from model repository")
+            if loc.duplicates:
+                raise InvalidArgumentError(
+                    f"model '{name}' appears in multiple repositories: {', '.join(str(p) for p in (loc.path,) + loc.duplicates)}"
+                )
+            model_dir = loc.path
+        if config_json is not None:
+            cfg, source = parse_json_config(config_json), "config override"
+        else:
+            path = model_dir / "config.pbtxt"
+            source = str(path)
+            if path.is_file():
+                cfg = load_config_file(path)
+            elif self.strict:
+                raise InvalidArgumentError(f"failed to load '{name}': {path} is required when auto-complete is disabled (strict_model_config)")
+            else:
+                cfg = ModelConfig()
+        return model_dir, cfg, source
+
+    def _write_override(self, rec: ModelRecord, files: Mapping[str, Any]) -> Path:
+        target = self._tmp / rec.name
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for key, content in files.items():
+            if not key.startswith("file:"):
+                raise InvalidArgumentError(f"unexpected load parameter '{key}': file keys must start with 'file:'")
+            rel = Path(key[len("file:"):])
+            if rel.is_absolute() or ".." in rel.parts:
+                raise InvalidArgumentError(f"file path '{rel}' escapes the model directory")
+            data = content if isinstance(content, (bytes, bytearray)) else base64.b64decode(content)
+            dest = target / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(bytes(data))
+        rec.override_dir = target
+        return target
+
+    def _prepare(self, name: str, model_dir: Path, cfg: ModelConfig, source: str) -> tuple[Any, list[int]]:
+        """Auto-complete, normalise and validate the config; pick the backend and versions."""
+        if not cfg.name:
+            cfg.name = name
+        elif cfg.name != name:
+            raise InvalidArgumentError(
+                f"unexpected directory name '{name}' for model '{cfg.name}', directory name must equal model name"
+            )
+        versions_on_disk = available_versions(model_dir)
+        if cfg.platform == "ensemble":
+            raise UnsupportedError(f"model '{name}': ensemble scheduling is not available in this build yet")
+        if not self.strict and not cfg.platform and not cfg.backend and versions_on_disk:
+            first = model_dir / str(versions_on_disk[0])
+            for fname, bname in _FILE_BACKENDS:
+                if (first / fname).exists():
+                    cfg.backend = bname
+                    break
+        backend_name = BackendRegistry.backend_name(cfg)
+        backend = self.registry.get(backend_name)
+        versions = select_versions(cfg, versions_on_disk)
+        if not versions:
+            raise InvalidArgumentError(f"failed to load '{name}': no version directory found in {model_dir}")
+        if not self.strict and hasattr(backend, "auto_complete_config"):
+            v = versions[-1]
+            backend.auto_complete_config(
+                LoadContext(
+                    model_name=name,
+                    model_version=v,
+                    config=cfg,
+                    model_dir=model_dir,
+                    version_dir=model_dir / str(v),
+                    model_path=model_dir / str(v) / default_model_filename(cfg),
+                    engine=self.engine,
+                )
+            )
+        if not cfg.default_model_filename:
+            cfg.default_model_filename = default_model_filename(cfg)
+        normalize(cfg, model_name=name, gpu_count=self.gpu_count, default_cpu_instance_count=default_cpu_instance_count(backend))
+        validate(cfg, source=source, model_dir_name=name)
+        for group in cfg.instance_group:
+            if group.kind == group.KIND_GPU and self.gpu_count == 0:
+                raise UnavailableError(
+                    f"instance group '{group.name}' of model '{name}' asks for KIND_GPU but no GPU is available; use KIND_CPU or KIND_AUTO"
+                )
+        return backend, versions
+
+    def unload(self, name: str, unload_dependents: bool = False) -> None:
+        """Unload every version; unknown or not-loaded models are a no-op, as in Triton."""
+        rec = self.records.get(name)
+        if rec is None:
+            return
+        with rec.lock:
+            old = rec.serving
+            for v in old:
+                rec.states[v] = VersionStatus(ModelState.UNLOADING)
+            rec.publish({})
+            for v, mv in old.items():
+                mv.close()
+                rec.states[v] = VersionStatus(ModelState.UNAVAILABLE, "unloaded")
+            rec.fingerprint = ""
+
+    # ---- repository views ---------------------------------------------------------------------------
+    def scan(self) -> dict[str, ModelLocation]:
+        return scan(self.roots)
+
+    def poll(self) -> None:
+        """Poll mode: load new and changed models, unload removed ones (failures are logged)."""
+        found = self.scan()
+        for name in list(self.records):
+            rec = self.records[name]
+            if name not in found and rec.serving and rec.override_dir is None:
+                self.unload(name)
+        for name, loc in found.items():
+            rec = self.records.get(name)
+            if rec is not None and rec.serving and fingerprint(loc.path) == rec.fingerprint:
+                continue
+            if rec is not None and not rec.serving and rec.fingerprint == fingerprint(loc.path) and rec.states:
+                continue
+            try:
+                self.load(name)
+            except TritonLiteError:
+                rec = self.records.get(name)
+                if rec is not None and not rec.serving:
+                    rec.fingerprint = fingerprint(loc.path)
+
+    def index(self, ready_only: bool = False) -> list[dict[str, Any]]:
+        """Triton's repository index: every model directory plus every known version state."""
+        names = sorted(set(self.scan()) | {n for n, r in self.records.items() if r.states})
+        out: list[dict[str, Any]] = []
+        for name in names:
+            rec = self.records.get(name)
+            if rec is None or not rec.states:
+                if not ready_only:
+                    out.append({"name": name})
+                continue
+            for v, st in sorted(rec.states.items()):
+                if ready_only and st.state is not ModelState.READY:
+                    continue
+                entry: dict[str, Any] = {"name": name}
+                if v > 0:
+                    entry["version"] = str(v)
+                entry["state"] = st.state.value
+                if st.reason:
+                    entry["reason"] = st.reason
+                out.append(entry)
+        return out
+
+    def all_ready(self) -> bool:
+        """Strict readiness: every known model has every version READY or deliberately unloaded."""
+        for rec in list(self.records.values()):
+            if not rec.states:
+                continue
+            for st in rec.states.values():
+                if st.state is ModelState.READY:
+                    continue
+                if st.state is ModelState.UNAVAILABLE and st.reason == "unloaded":
+                    continue
+                return False
+        return True
+
+    def close(self) -> None:
+        for name in list(self.records):
+            self.unload(name)
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _load_failed(name: str, failures: Mapping[int, str]) -> str:
+    parts = "".join(f"version {v} is at UNAVAILABLE state: {r};\n" for v, r in sorted(failures.items()))
+    return f"load failed for model '{name}': {parts}"
+
+
+__all__ = ["ModelManager", "ModelRecord", "VersionStatus"]

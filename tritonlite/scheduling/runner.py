@@ -1,0 +1,80 @@
+"""The one place a backend instance is called: run a batch, time it, deliver every outcome.
+
+All schedulers (default, dynamic, sequence) hand batches to :meth:`BatchRunner.run`, so
+timestamps, statistics and error handling are the same whatever formed the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Sequence
+
+from tritonlite.backends.base import BackendInstance
+from tritonlite.errors import CancelledError, InternalError, TritonLiteError
+from tritonlite.request import InferenceRequest
+from tritonlite.stats import ModelStats
+
+_log = logging.getLogger("tritonlite.scheduling")
+
+
+class BatchRunner:
+    """Executes batches for one model version and reports them to its statistics."""
+
+    def __init__(self, model_name: str, version: int, stats: ModelStats, decoupled: bool = False) -> None:
+        self.model_name = model_name
+        self.version = str(version)
+        self.stats = stats
+        self.decoupled = decoupled
+
+    def run(self, instance: BackendInstance, requests: Sequence[InferenceRequest]) -> None:
+        live: list[InferenceRequest] = []
+        for r in requests:
+            if r.is_cancelled():
+                r.sink.fail(CancelledError("Request was cancelled"), "CANCELED")  # type: ignore[union-attr]
+            else:
+                live.append(r)
+        if not live:
+            return
+        start = time.monotonic_ns()
+        for r in live:
+            t = r.times
+            t.compute_start = start
+            t.compute_input_end = t.compute_infer_end = 0
+        try:
+            results = instance.execute(live)
+        except TritonLiteError as exc:
+            self._fail_all(live, exc)
+            return
+        except Exception as exc:  # a backend bug must not kill the instance thread
+            _log.exception("backend of model '%s' raised", self.model_name)
+            self._fail_all(live, InternalError(f"{type(exc).__name__}: {exc}"))
+            return
+        end = time.monotonic_ns()
+        first = live[0].times
+        input_end = first.compute_input_end or start
+        infer_end = first.compute_infer_end or end
+        batch = sum(r.batch_size or 1 for r in live)
+        self.stats.record_execution(batch, start, input_end, infer_end, end)
+        if results is None:  # the backend delivered through each request's sink (decoupled)
+            return
+        if len(results) != len(live):
+            self._fail_all(live, InternalError(
+                f"backend of model '{self.model_name}' returned {len(results)} responses for {len(live)} requests"))
+            return
+        for r, res in zip(live, results):
+            t = r.times
+            t.compute_input_end = t.compute_input_end or input_end
+            t.compute_infer_end = t.compute_infer_end or infer_end
+            t.compute_output_end = end
+            res.model_name = self.model_name
+            res.model_version = self.version
+            res.id = r.id
+            r.sink.send(res, final=True)  # type: ignore[union-attr]
+
+    def _fail_all(self, requests: Sequence[InferenceRequest], error: TritonLiteError) -> None:
+        for r in requests:
+            r.sink.fail(error, "BACKEND")  # type: ignore[union-attr]
+
+
+__all__ = ["BatchRunner"]

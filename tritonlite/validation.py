@@ -1,0 +1,202 @@
+"""Request normalisation as Triton's core does it (``InferenceRequest::Normalize``).
+
+An :class:`IOSpec` is built once per loaded model version from its config, so the per-request
+check is a few dict lookups and tuple compares. Messages follow Triton's wording, because
+clients and tests match on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tritonlite.datatypes import DataType, as_bytes_array
+from tritonlite.errors import InvalidArgumentError
+from tritonlite.request import InferenceRequest
+
+_BATCH_NOTE = (
+    " NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be "
+    "prepended to each input shape. If you want to specify the full shape including the batch dim in "
+    "your input dims config, try setting max_batch_size to zero. See the model configuration docs for "
+    "more info on max_batch_size."
+)
+
+
+def _fmt_shape(shape: Any) -> str:
+    return "[" + ",".join(str(int(d)) for d in shape) + "]"
+
+
+def _fmt_names(names: Any) -> str:
+    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One config input, pre-digested for the hot path."""
+
+    name: str
+    datatype: DataType
+    np_dtype: np.dtype
+    dims: tuple[int, ...]
+    variable: tuple[int, ...]  # positions of -1 in dims
+    reshape: tuple[int, ...] | None
+    optional: bool
+    is_shape_tensor: bool
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """The inputs/outputs contract of one model version."""
+
+    model_name: str
+    max_batch_size: int
+    inputs: dict[str, InputSpec]
+    required: frozenset[str]
+    outputs: tuple[str, ...]
+    output_set: frozenset[str]
+    #: control/state inputs the scheduler adds itself (sequence batching); not client-facing
+    internal_inputs: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> "IOSpec":
+        inputs: dict[str, InputSpec] = {}
+        for inp in cfg.input:
+            dt = DataType(inp.data_type)
+            dims = tuple(int(d) for d in inp.dims)
+            reshape = tuple(int(d) for d in inp.reshape.shape) if inp.HasField("reshape") else None
+            inputs[inp.name] = InputSpec(
+                name=inp.name,
+                datatype=dt,
+                np_dtype=dt.numpy_dtype if dt is not DataType.BF16 else np.dtype(np.uint16),
+                dims=dims,
+                variable=tuple(i for i, d in enumerate(dims) if d == -1),
+                reshape=reshape,
+                optional=inp.optional,
+                is_shape_tensor=inp.is_shape_tensor,
+            )
+        outputs = tuple(o.name for o in cfg.output)
+        return cls(
+            model_name=cfg.name,
+            max_batch_size=int(cfg.max_batch_size),
+            inputs=inputs,
+            required=frozenset(n for n, s in inputs.items() if not s.optional),
+            outputs=outputs,
+            output_set=frozenset(outputs),
+        )
+
+
+def _prefix(request: InferenceRequest) -> str:
+    return f"[request id: {request.id or '<id_unknown>'}] "
+
+
+def _coerce(value: Any, spec: InputSpec, request: InferenceRequest, model: str) -> np.ndarray:
+    """numpy arrays must already carry the model's dtype; lists and scalars are converted to it."""
+    if spec.datatype is DataType.BYTES:
+        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.object_)
+        if arr.dtype.kind not in ("O", "S", "U"):
+            raise InvalidArgumentError(
+                f"{_prefix(request)}inference input '{spec.name}' data-type is '{DataType.from_numpy(arr.dtype).name}', "
+                f"but model '{model}' expects 'BYTES'"
+            )
+        if arr.dtype.kind != "O" or any(type(v) is not bytes for v in arr.reshape(-1)[:64]):
+            arr = as_bytes_array(arr)
+        return arr
+    if not isinstance(value, np.ndarray):
+        try:
+            return np.asarray(value, dtype=spec.np_dtype)
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgumentError(
+                f"{_prefix(request)}input '{spec.name}' for model '{model}' cannot be converted to {spec.datatype.name}: {exc}"
+            ) from exc
+    if value.dtype != spec.np_dtype:
+        try:
+            got = DataType.from_numpy(value.dtype).name
+        except InvalidArgumentError:
+            got = str(value.dtype)
+        raise InvalidArgumentError(
+            f"{_prefix(request)}inference input '{spec.name}' data-type is '{got}', "
+            f"but model '{model}' expects '{spec.datatype.name}'"
+        )
+    return value
+
+
+def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str | None = None) -> None:
+    """Validate ``request`` against ``spec`` and fill batch_size, output_names and backend_inputs.
+
+    Raises :class:`InvalidArgumentError` with Triton's message on the first problem found.
+    """
+    model = model_name or spec.model_name
+    given = request.inputs
+    specs = spec.inputs
+    for name in given:
+        if name not in specs and name not in spec.internal_inputs:
+            raise InvalidArgumentError(f"{_prefix(request)}unexpected inference input '{name}' for model '{model}'")
+    missing = [n for n in specs if n in spec.required and n not in given]
+    if missing:
+        raise InvalidArgumentError(
+            f"{_prefix(request)}expected {len(spec.required)} inputs but got {len(given)} inputs for model '{model}'. "
+            f"Got input(s) {_fmt_names(given)}, but missing required input(s) {_fmt_names(missing)}. "
+            "Please provide all required input(s)."
+        )
+
+    batching = spec.max_batch_size > 0
+    batch_size = 0
+    backend_inputs: dict[str, np.ndarray] = {}
+    for name, raw in given.items():
+        s = specs.get(name)
+        if s is None:  # scheduler-provided input
+            backend_inputs[name] = raw
+            continue
+        arr = _coerce(raw, s, request, model)
+        shape = arr.shape
+        if batching and not s.is_shape_tensor:
+            if len(shape) == 0:
+                raise InvalidArgumentError(
+                    f"{_prefix(request)}input '{name}' has no shape but model requires batch dimension for '{model}'"
+                )
+            if batch_size == 0:
+                batch_size = shape[0]
+                if batch_size > spec.max_batch_size or batch_size < 1:
+                    raise InvalidArgumentError(
+                        f"{_prefix(request)}inference request batch-size must be <= {spec.max_batch_size} for '{model}'"
+                    )
+            elif shape[0] != batch_size:
+                raise InvalidArgumentError(
+                    f"{_prefix(request)}input '{name}' batch size does not match other inputs for '{model}'"
+                )
+            item = shape[1:]
+        else:
+            item = shape
+        dims = s.dims
+        ok = len(item) == len(dims) and all(d == -1 or d == g for d, g in zip(dims, item))
+        if not ok:
+            expected = ([-1] if batching else []) + list(dims)
+            raise InvalidArgumentError(
+                f"{_prefix(request)}unexpected shape for input '{name}' for model '{model}'. "
+                f"Expected {_fmt_shape(expected)}, got {_fmt_shape(shape)}.{_BATCH_NOTE if batching else ''}"
+            )
+        if s.reshape is not None:
+            var_values = iter(item[i] for i in s.variable)
+            target = tuple(next(var_values, 1) if d == -1 else d for d in s.reshape)
+            arr = arr.reshape((shape[0],) + target if batching else target)
+        backend_inputs[name] = arr
+
+    if request.requested_outputs:
+        for name in request.requested_outputs:
+            if name not in spec.output_set:
+                raise InvalidArgumentError(f"{_prefix(request)}unexpected inference output '{name}' for model '{model}'")
+        request.output_names = tuple(dict.fromkeys(request.requested_outputs))
+    else:
+        request.output_names = spec.outputs
+    request.batch_size = batch_size
+    request.backend_inputs = backend_inputs
+
+
+def item_count(request: InferenceRequest) -> int:
+    """Inferences a request counts for in statistics: its batch size, at least 1."""
+    return request.batch_size or 1
+
+
+__all__ = ["IOSpec", "InputSpec", "normalize_request", "item_count"]
