@@ -152,8 +152,12 @@ class InferenceEngine:
 
     # ---- inference ----------------------------------------------------------------------------------
     def infer(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> InferResult:
-        """Run one inference and wait for it; same options as :meth:`submit`."""
-        return self.submit(model_name, inputs, **options).result()
+        """Run one inference and wait for it; same options as :meth:`submit`.
+
+        This is ``submit(...).result()``, except that an idle instance may run the request in this
+        thread instead of waking an instance thread (same code path, no hand-off).
+        """
+        return self.submit(model_name, inputs, _inline=True, **options).result()
 
     def submit(
         self,
@@ -169,6 +173,7 @@ class InferenceEngine:
         sequence_id: int | str = 0,
         sequence_start: bool = False,
         sequence_end: bool = False,
+        _inline: bool = False,
     ) -> InferFuture:
         """Queue one inference; the returned future is also awaitable. Errors arrive through the future."""
         try:
@@ -188,10 +193,13 @@ class InferenceEngine:
             fut = InferFuture()
             fut.set_exception(exc)
             return fut
-        return self.submit_request(request)
+        return self.submit_request(request, _inline)
 
-    def submit_request(self, request: InferenceRequest) -> InferFuture:
-        """Queue a prepared core request (the path BLS and the servers use)."""
+    def submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
+        """Queue a prepared core request (the path BLS and the servers use).
+
+        ``inline=True`` is for callers that will block on the future anyway (see :meth:`infer`).
+        """
         fut = InferFuture()
         fut.request = request
         try:
@@ -207,7 +215,7 @@ class InferenceEngine:
             return fut
         request.sink = ResponseSink(_unary_completion(fut, request, mv.stats))
         try:
-            mv.enqueue(request)
+            mv.enqueue(request, inline)
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
         return fut

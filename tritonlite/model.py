@@ -39,10 +39,17 @@ class ModelVersion:
     decoupled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def enqueue(self, request: InferenceRequest) -> None:
-        """Validate and queue; a validation error is raised to the caller before anything is queued."""
+    def enqueue(self, request: InferenceRequest, inline: bool = False) -> None:
+        """Validate and queue; a validation error is raised to the caller before anything is queued.
+
+        ``inline`` lets a blocking caller run the request in its own thread when an instance is idle.
+        """
         normalize_request(request, self.spec, self.name)
         request.mark_queued()
+        if inline:
+            run_inline = getattr(self.scheduler, "run_inline", None)
+            if run_inline is not None and run_inline(request):
+                return
         self.scheduler.enqueue(request)
 
     def is_ready(self) -> bool:

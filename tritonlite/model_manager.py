@@ -279,6 +279,10 @@ class ModelManager:
                     engine=self.engine,
                 )
             )
+        if self.strict and backend_name != "python" and (not cfg.input or not cfg.output):
+            raise InvalidArgumentError(
+                f"model '{name}' must list its inputs and outputs in {source} when auto-complete is disabled (strict_model_config)"
+            )
         if not cfg.default_model_filename:
             cfg.default_model_filename = default_model_filename(cfg)
         normalize(cfg, model_name=name, gpu_count=self.gpu_count, default_cpu_instance_count=default_cpu_instance_count(backend))

@@ -135,8 +135,13 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
             raise InvalidArgumentError(f"{_prefix(request)}unexpected inference input '{name}' for model '{model}'")
     missing = [n for n in specs if n in spec.required and n not in given]
     if missing:
+        expected = (
+            f"number of inputs between {len(spec.required)} and {len(specs)}"
+            if len(spec.required) != len(specs)
+            else f"{len(specs)} inputs"
+        )
         raise InvalidArgumentError(
-            f"{_prefix(request)}expected {len(spec.required)} inputs but got {len(given)} inputs for model '{model}'. "
+            f"{_prefix(request)}expected {expected} but got {len(given)} inputs for model '{model}'. "
             f"Got input(s) {_fmt_names(given)}, but missing required input(s) {_fmt_names(missing)}. "
             "Please provide all required input(s)."
         )

@@ -162,7 +162,8 @@ class OnnxRuntimeBackend:
             raise InvalidArgumentError(f"failed to load ONNX model '{path}' for auto-complete: {exc}") from exc
         ins, outs = sess.get_inputs(), sess.get_outputs()
         fully_auto = not cfg.input and not cfg.output
-        batchable = all(len(t.shape) >= 1 and not isinstance(t.shape[0], int) for t in list(ins) + list(outs))
+        # rank >= 2 everywhere: stripping the batch dim must leave real dims behind
+        batchable = all(len(t.shape) >= 2 and not isinstance(t.shape[0], int) for t in list(ins) + list(outs))
         if fully_auto and cfg.max_batch_size == 0 and batchable:
             cfg.max_batch_size = DEFAULT_MAX_BATCH_SIZE
             if cfg.WhichOneof("scheduling_choice") is None:

@@ -11,6 +11,8 @@ from tritonlite.scheduling.runner import BatchRunner
 
 
 class Scheduler(Protocol):
+    """``enqueue`` queues; ``run_inline`` (optional) may run a request in the caller's thread."""
+
     def enqueue(self, request: InferenceRequest) -> None: ...
 
     def stop(self) -> None: ...
