@@ -1,0 +1,1 @@
+WHO = 'rel_helper of sibling_a'

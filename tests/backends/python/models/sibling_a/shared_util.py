@@ -1,0 +1,1 @@
+WHO = 'shared_util of sibling_a'

@@ -1,0 +1,1 @@
+WHO = 'helper of sibling_b'
