@@ -15,7 +15,7 @@ from tritonlite import InferenceEngine, InvalidArgumentError
 
 def main(repository: Path) -> int:
     with InferenceEngine(repository) as engine:
-        print("ready:", engine.is_ready(), "models:", [m["name"] for m in engine.repository_index(ready=True)])
+        print("ready:", engine.is_ready(), "models:", sorted({m["name"] for m in engine.repository_index(ready=True)}))
 
         a, b = np.arange(4, dtype=np.float32), np.ones(4, dtype=np.float32)
         result = engine.infer("add_sub", {"INPUT0": a, "INPUT1": b})  # Python model
