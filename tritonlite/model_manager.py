@@ -94,7 +94,7 @@ class ModelManager:
         self.load_threads = max(1, load_threads)
         self.records: dict[str, ModelRecord] = {}
         self._records_lock = threading.Lock()
-        self._tmp = Path(tempfile.mkdtemp(prefix="tritonlite-overrides-"))
+        self._tmp: Path | None = None  # created on the first load with files
 
     # ---- lookup -------------------------------------------------------------------------------------
     def get(self, name: str, version: int = -1) -> ModelVersion:
@@ -228,6 +228,8 @@ class ModelManager:
         return model_dir, cfg, source
 
     def _write_override(self, rec: ModelRecord, files: Mapping[str, Any]) -> Path:
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="tritonlite-overrides-"))
         target = self._tmp / rec.name
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
@@ -371,7 +373,8 @@ class ModelManager:
     def close(self) -> None:
         for name in list(self.records):
             self.unload(name)
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 def _load_failed(name: str, failures: Mapping[int, str]) -> str:
