@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from tritonlite.datatypes import DataType, as_bytes_array
-from tritonlite.errors import TritonLiteError
+from tritonlite.errors import ErrorCode, TritonLiteError
 
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
 TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
@@ -39,8 +39,7 @@ TRITON_STRING_TO_NUMPY: dict[str, Any] = {
 }
 
 _NUMPY_BY_TRITON: dict[int, Any] = {
-    1: np.bool_, 2: np.uint8, 3: np.uint16, 4: np.uint32, 5: np.uint64, 6: np.int8, 7: np.int16,
-    8: np.int32, 9: np.int64, 10: np.float16, 11: np.float32, 12: np.float64, 13: np.object_,
+    int(dt): dt.numpy_dtype.type for dt in DataType if dt not in (DataType.INVALID, DataType.BF16)
 }
 _TRITON_BY_NUMPY: dict[np.dtype, int] = {np.dtype(v): k for k, v in _NUMPY_BY_TRITON.items()}
 
@@ -50,14 +49,14 @@ _LOG = logging.getLogger("tritonlite.python_model")
 class TritonError:
     """An error value a response carries (not an exception, as in python_backend)."""
 
-    UNKNOWN = 0
-    INTERNAL = 1
-    NOT_FOUND = 2
-    INVALID_ARG = 3
-    UNAVAILABLE = 4
-    UNSUPPORTED = 5
-    ALREADY_EXISTS = 6
-    CANCELLED = 7
+    UNKNOWN = int(ErrorCode.UNKNOWN)
+    INTERNAL = int(ErrorCode.INTERNAL)
+    NOT_FOUND = int(ErrorCode.NOT_FOUND)
+    INVALID_ARG = int(ErrorCode.INVALID_ARG)
+    UNAVAILABLE = int(ErrorCode.UNAVAILABLE)
+    UNSUPPORTED = int(ErrorCode.UNSUPPORTED)
+    ALREADY_EXISTS = int(ErrorCode.ALREADY_EXISTS)
+    CANCELLED = int(ErrorCode.CANCELLED)
 
     __slots__ = ("_message", "_code")
 
