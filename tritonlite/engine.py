@@ -20,7 +20,8 @@ from tritonlite.errors import InvalidArgumentError, TritonLiteError, Unavailable
 from tritonlite.futures import InferFuture
 from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
-from tritonlite.request import InferenceRequest, InferResult, ResponseSink
+from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
+from tritonlite.streams import ResponseStream
 from tritonlite.stats import ModelStats
 
 CONTROL_MODES = ("none", "poll", "explicit")
@@ -159,41 +160,52 @@ class InferenceEngine:
         """
         return self.submit(model_name, inputs, _inline=True, **options).result()
 
-    def submit(
-        self,
-        model_name: str,
-        inputs: Mapping[str, Any],
-        *,
-        outputs: Sequence[str] | None = None,
-        model_version: str | int = "",
-        request_id: str = "",
-        parameters: Mapping[str, Any] | None = None,
-        priority: int = 0,
-        timeout_us: int = 0,
-        sequence_id: int | str = 0,
-        sequence_start: bool = False,
-        sequence_end: bool = False,
-        _inline: bool = False,
-    ) -> InferFuture:
-        """Queue one inference; the returned future is also awaitable. Errors arrive through the future."""
+    def submit(self, model_name: str, inputs: Mapping[str, Any], *, _inline: bool = False, **options: Any) -> InferFuture:
+        """Queue one inference; the returned future is also awaitable. Errors arrive through the future.
+
+        Options: ``outputs``, ``model_version``, ``request_id``, ``parameters``, ``priority``,
+        ``timeout_us``, ``sequence_id``, ``sequence_start``, ``sequence_end``.
+        """
         try:
-            request = InferenceRequest(
-                model_name=model_name,
-                inputs=inputs,
-                requested_outputs=tuple(outputs) if outputs else None,
-                model_version=parse_version(model_version),
-                id=request_id,
-                parameters=dict(parameters) if parameters else {},
-                priority=priority,
-                timeout_us=timeout_us,
-                correlation_id=sequence_id,
-                flags=(1 if sequence_start else 0) | (2 if sequence_end else 0),
-            )
+            request = build_request(model_name, inputs, **options)
         except TritonLiteError as exc:
             fut = InferFuture()
             fut.set_exception(exc)
             return fut
         return self.submit_request(request, _inline)
+
+    def stream_infer(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> ResponseStream:
+        """Run one inference and iterate its responses (``for`` or ``async for``); for decoupled models.
+
+        A non-decoupled model yields exactly one result. Same options as :meth:`submit`.
+        """
+        try:
+            request = build_request(model_name, inputs, **options)
+        except TritonLiteError as exc:
+            stream = ResponseStream()
+            stream.push(None, exc, True)
+            return stream
+        return self.submit_stream(request)
+
+    def submit_stream(self, request: InferenceRequest) -> ResponseStream:
+        """Queue a prepared core request whose responses are streamed (decoupled path, BLS too)."""
+        stream = ResponseStream(request)
+        try:
+            mv = self._serving(request)
+        except TritonLiteError as exc:
+            stream.push(None, exc, True)
+            return stream
+        request.sink = ResponseSink(_stream_completion(stream, request, mv.stats))
+        try:
+            mv.enqueue(request)
+        except TritonLiteError as exc:
+            request.sink.fail(exc, "OTHER")
+        return stream
+
+    def _serving(self, request: InferenceRequest) -> ModelVersion:
+        if self._closed:
+            raise UnavailableError("the inference engine is closed")
+        return self._manager.get(request.model_name, request.model_version)
 
     def submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
         """Queue a prepared core request (the path BLS and the servers use).
@@ -203,9 +215,7 @@ class InferenceEngine:
         fut = InferFuture()
         fut.request = request
         try:
-            if self._closed:
-                raise UnavailableError("the inference engine is closed")
-            mv = self._manager.get(request.model_name, request.model_version)
+            mv = self._serving(request)
             if mv.decoupled:
                 raise UnsupportedError(
                     f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
@@ -306,6 +316,64 @@ class InferenceEngine:
         return {"model_stats": [mv.stats.as_dict() for mv in picked]}
 
 
+def build_request(
+    model_name: str,
+    inputs: Mapping[str, Any],
+    *,
+    outputs: Sequence[str] | None = None,
+    model_version: str | int = "",
+    request_id: str = "",
+    parameters: Mapping[str, Any] | None = None,
+    priority: int = 0,
+    timeout_us: int = 0,
+    sequence_id: int | str = 0,
+    sequence_start: bool = False,
+    sequence_end: bool = False,
+) -> InferenceRequest:
+    """The core request the Python API's keyword options describe."""
+    return InferenceRequest(
+        model_name=model_name,
+        inputs=inputs,
+        requested_outputs=tuple(outputs) if outputs else None,
+        model_version=parse_version(model_version),
+        id=request_id,
+        parameters=dict(parameters) if parameters else {},
+        priority=priority,
+        timeout_us=timeout_us,
+        correlation_id=sequence_id,
+        flags=(RequestFlag.SEQUENCE_START if sequence_start else 0) | (RequestFlag.SEQUENCE_END if sequence_end else 0),
+    )
+
+
+def _stream_completion(stream: ResponseStream, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
+    """The sink callback of a streamed request: per-response and per-request statistics, then the stream."""
+    index = [0]
+    version = str(stats.version)
+
+    def done(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str) -> None:
+        now = time.monotonic_ns()
+        t = request.times
+        since = now - (t.compute_start or t.queue_start or now)
+        if error is not None:
+            stats.record_response(index[0], "cancel" if reason == "CANCELED" else "fail", since)
+            stats.record_failure(t.queue_start, now, reason)
+        else:
+            if result is not None:
+                result.model_name = result.model_name or request.model_name
+                result.model_version = result.model_version or version
+                result.id = result.id or request.id
+                stats.record_response(index[0], "success", since)
+            elif final:
+                stats.record_response(index[0], "empty_response", since)
+            index[0] += 1
+            if final:
+                infer_end = t.compute_infer_end or now
+                stats.record_success(t.queue_start, t.compute_start or now, t.compute_input_end or now, infer_end, now, now)
+        stream.push(result, error, final)
+
+    return done
+
+
 def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
     """The sink callback of a one-response request: record statistics, then settle the future."""
 
@@ -322,4 +390,4 @@ def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelS
     return done
 
 
-__all__ = ["InferenceEngine", "parse_version"]
+__all__ = ["InferenceEngine", "build_request", "parse_version"]

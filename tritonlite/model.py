@@ -98,7 +98,7 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
                 active.append((inst.name, instance))
         decoupled = bool(cfg.model_transaction_policy.decoupled)
         runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
-        scheduler = make_scheduler(cfg, runner, active)
+        scheduler = make_scheduler(cfg, runner, active, ctx.engine)
     except BaseException:
         for _, inst in created:
             try:

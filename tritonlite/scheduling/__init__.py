@@ -1,8 +1,12 @@
-"""Schedulers: small objects with ``enqueue(request)`` and ``stop()`` that feed a BatchRunner."""
+"""Schedulers: small objects with ``enqueue(request)`` and ``stop()`` that feed a BatchRunner.
+
+Which one a model gets is configuration (the ``scheduling_choice`` oneof), decided in one place:
+:func:`make_scheduler`.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 from tritonlite.backends.base import BackendInstance
 from tritonlite.request import InferenceRequest
@@ -18,12 +22,23 @@ class Scheduler(Protocol):
     def stop(self) -> None: ...
 
 
-def make_scheduler(config: object, runner: BatchRunner, instances: Sequence[tuple[str, BackendInstance]]) -> Scheduler:
-    """Pick the scheduler the config asks for.
+def make_scheduler(
+    config: Any, runner: BatchRunner, instances: Sequence[tuple[str, BackendInstance]], engine: Any = None
+) -> Scheduler:
+    """Pick the scheduler the config asks for: ensemble, sequence, dynamic, or the default one."""
+    choice = config.WhichOneof("scheduling_choice")
+    if config.platform == "ensemble" or choice == "ensemble_scheduling":
+        from tritonlite.scheduling.ensemble import EnsembleScheduler
 
-    Dynamic and sequence batching arrive with the schedulers issue; until then such models run on
-    the default scheduler, one request per execution, which is correct but unbatched.
-    """
+        return EnsembleScheduler(config, runner, engine)
+    if choice == "sequence_batching":
+        from tritonlite.scheduling.sequence import SequenceBatchScheduler
+
+        return SequenceBatchScheduler(config, runner, instances)
+    if choice == "dynamic_batching":
+        from tritonlite.scheduling.dynamic import DynamicBatchScheduler
+
+        return DynamicBatchScheduler(config, runner, instances)
     return DefaultScheduler(runner, instances)
 
 
