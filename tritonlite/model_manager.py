@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from tritonlite.backends.base import LoadContext, default_cpu_instance_count
+from tritonlite.backends.ensemble import find_ensemble_cycle
 from tritonlite.backends.registry import BackendRegistry
 from tritonlite.config import (
     ModelConfig,
@@ -32,7 +33,6 @@ from tritonlite.errors import (
     NotFoundError,
     TritonLiteError,
     UnavailableError,
-    UnsupportedError,
 )
 from tritonlite.model import ModelVersion, describe_load_error, load_version
 from tritonlite.repository import ModelLocation, ModelState, available_versions, fingerprint, scan, select_versions
@@ -95,6 +95,10 @@ class ModelManager:
         self.records: dict[str, ModelRecord] = {}
         self._records_lock = threading.Lock()
         self._tmp: Path | None = None  # created on the first load with files
+        #: models loaded at someone's request (startup, poll, load API), not only as an ensemble's dependency
+        self._explicit: set[str] = set()
+        #: ensemble -> the composing models it loaded as dependencies (for unload_dependents)
+        self._ensemble_deps: dict[str, set[str]] = {}
 
     # ---- lookup -------------------------------------------------------------------------------------
     def get(self, name: str, version: int = -1) -> ModelVersion:
@@ -144,6 +148,10 @@ class ModelManager:
 
     def load(self, name: str, config_json: str | Mapping[str, Any] | None = None, files: Mapping[str, bytes | str] | None = None) -> None:
         """Load or reload ``name``; raises with Triton's load-failure text when no version comes up."""
+        self._explicit.add(name)
+        self._load_record(name, config_json, files)
+
+    def _load_record(self, name: str, config_json: Any = None, files: Mapping[str, Any] | None = None) -> None:
         rec = self._record(name)
         with rec.lock:
             self._load_locked(rec, config_json, files)
@@ -256,7 +264,7 @@ class ModelManager:
             )
         versions_on_disk = available_versions(model_dir)
         if cfg.platform == "ensemble":
-            raise UnsupportedError(f"model '{name}': ensemble scheduling is not available in this build yet")
+            return self._prepare_ensemble(name, model_dir, cfg, source, versions_on_disk)
         if not self.strict and not cfg.platform and not cfg.backend and versions_on_disk:
             first = model_dir / str(versions_on_disk[0])
             for fname, bname in _FILE_BACKENDS:
@@ -297,7 +305,20 @@ class ModelManager:
         return backend, versions
 
     def unload(self, name: str, unload_dependents: bool = False) -> None:
-        """Unload every version; unknown or not-loaded models are a no-op, as in Triton."""
+        """Unload every version; unknown or not-loaded models are a no-op, as in Triton.
+
+        ``unload_dependents`` also unloads the composing models an ensemble loaded as its dependencies,
+        unless they were loaded at someone's request or another ensemble still uses them.
+        """
+        self._explicit.discard(name)
+        deps = self._ensemble_deps.pop(name, None)
+        try:
+            self._unload_record(name)
+        finally:
+            if unload_dependents and deps:
+                self._unload_ensemble_dependencies(deps)
+
+    def _unload_record(self, name: str) -> None:
         rec = self.records.get(name)
         if rec is None:
             return
@@ -310,6 +331,83 @@ class ModelManager:
                 mv.close()
                 rec.states[v] = VersionStatus(ModelState.UNAVAILABLE, "unloaded")
             rec.fingerprint = ""
+
+    # ---- ensembles ----------------------------------------------------------------------------------
+    def _prepare_ensemble(
+        self, name: str, model_dir: Path, cfg: ModelConfig, source: str, versions_on_disk: list[int]
+    ) -> tuple[Any, list[int]]:
+        """An ensemble: check its config and step graph, load its composing models, check the steps."""
+        backend = self.registry.get(BackendRegistry.backend_name(cfg))
+        normalize(cfg, model_name=name, gpu_count=self.gpu_count)
+        validate(cfg, source=source, model_dir_name=name)
+        versions = select_versions(cfg, versions_on_disk)
+        if not versions:
+            raise InvalidArgumentError(f"failed to load '{name}': no version directory found in {model_dir}")
+        backend.check_graph(cfg)
+        deps = sorted({step.model_name for step in cfg.ensemble_scheduling.step})
+        self._check_ensemble_dependencies(name, cfg, deps)
+        self._load_ensemble_dependencies(name, deps)
+        backend.check_steps(cfg, lambda model, version: self._composing_config(name, model, version))
+        return backend, versions
+
+    def _check_ensemble_dependencies(self, name: str, cfg: ModelConfig, deps: list[str]) -> None:
+        """Every composing model must exist, and ensembles must not include each other in a circle."""
+        found = self.scan()
+        missing = [d for d in deps if d not in found and not (d in self.records and self.records[d].serving)]
+        if missing:
+            raise InvalidArgumentError(f"ensemble {name} contains models that are not available: {', '.join(missing)}")
+        cycle = find_ensemble_cycle(name, cfg, self._ensemble_steps_of)
+        if cycle:
+            raise InvalidArgumentError(f"circular dependency between ensembles: {' -> '.join(cycle)}")
+
+    def _ensemble_steps_of(self, model: str) -> list[str]:
+        """The step models of ``model`` if it is an ensemble (serving config first, else its config.pbtxt)."""
+        rec = self.records.get(model)
+        cfg: Any = rec.latest.config if rec is not None and rec.latest is not None else None
+        if cfg is None:
+            loc = self.scan().get(model)
+            path = loc.path / "config.pbtxt" if loc is not None else None
+            try:
+                cfg = load_config_file(path) if path is not None and path.is_file() else None
+            except TritonLiteError:
+                cfg = None
+        if cfg is None or cfg.platform != "ensemble":
+            return []
+        return [step.model_name for step in cfg.ensemble_scheduling.step]
+
+    def _load_ensemble_dependencies(self, name: str, deps: list[str]) -> None:
+        """Load the composing models that are not serving yet (each under its own record lock).
+
+        In none/poll mode they may be loading in parallel right now: the load waits for that one and
+        then returns at once, as an unchanged model is not reloaded.
+        """
+        self._ensemble_deps[name] = set(deps)
+        for dep in deps:
+            if self._record(dep).serving:
+                continue
+            try:
+                self._load_record(dep)
+            except TritonLiteError as exc:
+                raise InvalidArgumentError(
+                    f"ensemble '{name}' depends on '{dep}' which is not valid: {exc.message.strip()}"
+                ) from None
+
+    def _composing_config(self, name: str, model: str, version: int) -> Any:
+        try:
+            return self.get(model, version).config
+        except TritonLiteError:
+            if version > 0:
+                raise InvalidArgumentError(
+                    f"ensemble '{name}' depends on '{model}' whose required version {version} is not loaded"
+                ) from None
+            raise InvalidArgumentError(f"ensemble '{name}' depends on '{model}' which has no loaded version") from None
+
+    def _unload_ensemble_dependencies(self, deps: Iterable[str]) -> None:
+        """unload_dependents: drop composing models nobody asked for and no other ensemble uses."""
+        for dep in sorted(deps):
+            if dep in self._explicit or any(dep in used for used in list(self._ensemble_deps.values())):
+                continue
+            self.unload(dep, unload_dependents=True)
 
     # ---- repository views ---------------------------------------------------------------------------
     def scan(self) -> dict[str, ModelLocation]:

@@ -16,6 +16,7 @@ from tritonlite.errors import InvalidArgumentError, UnavailableError
 BUILTIN_BACKENDS: dict[str, str] = {
     "onnxruntime": "tritonlite.backends.onnxruntime:OnnxRuntimeBackend",
     "python": "tritonlite.backends.python:PythonBackend",
+    "ensemble": "tritonlite.backends.ensemble:EnsembleBackend",
 }
 
 #: platform string -> backend name (Triton's legacy platform names)
@@ -27,6 +28,7 @@ PLATFORMS: dict[str, str] = {
     "tensorrt_plan": "tensorrt",
     "tensorflow_savedmodel": "tensorflow",
     "tensorflow_graphdef": "tensorflow",
+    "ensemble": "ensemble",
 }
 
 ENTRY_POINT_GROUP = "tritonlite.backends"
