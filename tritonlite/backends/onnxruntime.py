@@ -169,7 +169,10 @@ class OnnxRuntimeBackend:
             if cfg.WhichOneof("scheduling_choice") is None:
                 cfg.dynamic_batching.SetInParent()
         strip = 1 if cfg.max_batch_size > 0 else 0
-        known_in = {i.name for i in cfg.input}
+        # the sequence batcher feeds control and state tensors itself: they are not client inputs/outputs
+        seq = cfg.sequence_batching
+        internal = {c.name for c in seq.control_input} | {s.input_name for s in seq.state} | {s.output_name for s in seq.state}
+        known_in = {i.name for i in cfg.input} | internal
         for t in ins:
             if t.name in known_in:
                 continue
@@ -178,7 +181,7 @@ class OnnxRuntimeBackend:
                 raise InvalidArgumentError(f"model '{ctx.model_name}' input '{t.name}' has unsupported ONNX type {t.type}")
             new = cfg.input.add(name=t.name, data_type=int(dt))
             new.dims.extend(_io_dims(t.shape[strip:]))
-        known_out = {o.name for o in cfg.output}
+        known_out = {o.name for o in cfg.output} | internal
         for t in outs:
             if t.name in known_out:
                 continue

@@ -23,7 +23,11 @@ class Scheduler(Protocol):
 
 
 def make_scheduler(
-    config: Any, runner: BatchRunner, instances: Sequence[tuple[str, BackendInstance]], engine: Any = None
+    config: Any,
+    runner: BatchRunner,
+    instances: Sequence[tuple[str, BackendInstance]],
+    engine: Any = None,
+    model_dir: Any = None,
 ) -> Scheduler:
     """Pick the scheduler the config asks for: ensemble, sequence, dynamic, or the default one."""
     choice = config.WhichOneof("scheduling_choice")
@@ -34,7 +38,7 @@ def make_scheduler(
     if choice == "sequence_batching":
         from tritonlite.scheduling.sequence import SequenceBatchScheduler
 
-        return SequenceBatchScheduler(config, runner, instances)
+        return SequenceBatchScheduler(config, runner, instances, model_dir=model_dir)
     if choice == "dynamic_batching":
         from tritonlite.scheduling.dynamic import DynamicBatchScheduler
 
