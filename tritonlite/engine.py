@@ -18,6 +18,7 @@ from tritonlite import __version__
 from tritonlite.backends.registry import BackendRegistry
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnavailableError, UnsupportedError
 from tritonlite.futures import InferFuture
+from tritonlite.metrics.registry import MetricsRegistry
 from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
 from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
@@ -68,6 +69,11 @@ class InferenceEngine:
     ``model_repository`` is one path or a list of paths. ``model_control_mode`` is ``"none"`` (load
     everything now), ``"poll"`` (also rescan every ``repository_poll_secs``) or ``"explicit"`` (load
     only ``startup_models``; ``"*"`` means all; then use :meth:`load_model` / :meth:`unload_model`).
+
+    Metrics (Triton's ``--allow-metrics``, ``--allow-gpu-metrics``, ``--allow-cpu-metrics``,
+    ``--metrics-interval-ms``, ``--metrics-config``): ``metrics``, ``gpu_metrics``, ``cpu_metrics``,
+    ``metrics_interval_ms`` and ``metrics_config`` (e.g. ``{"summary_latencies": True}``); the text is
+    :meth:`metrics`, served by ``tritonlite.metrics.MetricsServer``.
     """
 
     def __init__(
@@ -82,6 +88,11 @@ class InferenceEngine:
         strict_readiness: bool = True,
         server_id: str = "triton",
         backends: Mapping[str, Callable[[], Any]] | None = None,
+        metrics: bool = True,
+        gpu_metrics: bool = True,
+        cpu_metrics: bool = True,
+        metrics_interval_ms: int = 2000,
+        metrics_config: Mapping[str, Any] | Iterable[str] | None = None,
     ) -> None:
         if model_control_mode not in CONTROL_MODES:
             raise InvalidArgumentError(f"model_control_mode must be one of {CONTROL_MODES}, got '{model_control_mode}'")
@@ -98,6 +109,9 @@ class InferenceEngine:
         self.registry = BackendRegistry()
         for name, factory in (backends or {}).items():
             self.registry.register(name, factory)
+        self.metrics_registry = MetricsRegistry(
+            enabled=metrics, gpu=gpu_metrics, cpu=cpu_metrics, interval_ms=metrics_interval_ms, config=metrics_config
+        )
         self._manager = ModelManager(
             paths,
             self.registry,
@@ -111,14 +125,19 @@ class InferenceEngine:
         self._poll_thread: threading.Thread | None = None
 
         startup = list(startup_models)
-        if model_control_mode == "explicit":
-            if "*" in startup:
-                if len(startup) > 1:
-                    raise InvalidArgumentError("startup model '*' must be the only startup model")
+        try:
+            if model_control_mode == "explicit":
+                if "*" in startup:
+                    if len(startup) > 1:
+                        raise InvalidArgumentError("startup model '*' must be the only startup model")
+                    startup = list(self._manager.scan())
+            else:
                 startup = list(self._manager.scan())
-        else:
-            startup = list(self._manager.scan())
-        self._manager.load_many(startup)
+            self._manager.load_many(startup)
+        except BaseException:
+            self._manager.close()
+            self.metrics_registry.close()
+            raise
         if model_control_mode == "poll":
             self._poll_thread = threading.Thread(
                 target=self._poll_loop, args=(max(0.05, float(repository_poll_secs)),), name="tritonlite.repository.poll", daemon=True
@@ -140,7 +159,10 @@ class InferenceEngine:
         self._stop_poll.set()
         if self._poll_thread is not None:
             self._poll_thread.join()
-        self._manager.close()
+        try:
+            self._manager.close()
+        finally:
+            self.metrics_registry.close()
 
     def _poll_loop(self, interval: float) -> None:
         while not self._stop_poll.wait(interval):
@@ -294,6 +316,17 @@ class InferenceEngine:
         self._require_explicit()
         self._manager.unload(name, unload_dependents=unload_dependents)
 
+    # ---- metrics ------------------------------------------------------------------------------------
+    @property
+    def metrics_enabled(self) -> bool:
+        return self.metrics_registry.enabled
+
+    def metrics(self) -> str:
+        """The Prometheus text of this engine's metrics (what ``/metrics`` serves; format 0.0.4)."""
+        if not self.metrics_registry.enabled:
+            raise UnsupportedError("metrics are disabled for this engine (metrics=False)")
+        return self.metrics_registry.render()
+
     # ---- statistics ---------------------------------------------------------------------------------
     def model_statistics(self, name: str = "", version: str | int = "") -> dict[str, Any]:
         """Triton's statistics extension: ``{"model_stats": [...]}`` for ready versions."""
@@ -348,15 +381,19 @@ def build_request(
 def _stream_completion(stream: ResponseStream, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
     """The sink callback of a streamed request: per-response and per-request statistics, then the stream."""
     index = [0]
+    first = [True]
     version = str(stats.version)
 
     def done(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str) -> None:
         now = time.monotonic_ns()
         t = request.times
         since = now - (t.compute_start or t.queue_start or now)
+        if first[0] and t.compute_start and (result is not None or error is not None):
+            first[0] = False
+            stats.record_first_response(now - t.queue_start)
         if error is not None:
             stats.record_response(index[0], "cancel" if reason == "CANCELED" else "fail", since)
-            stats.record_failure(t.queue_start, now, reason)
+            stats.record_failure(t.queue_start, now, reason, t.compute_start)
         else:
             if result is not None:
                 result.model_name = result.model_name or request.model_name
@@ -381,7 +418,7 @@ def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelS
         end = time.monotonic_ns()
         t = request.times
         if error is not None:
-            stats.record_failure(t.queue_start, end, reason)
+            stats.record_failure(t.queue_start, end, reason, t.compute_start)
             fut.settle(None, error)
         else:
             stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)

@@ -46,6 +46,7 @@ class ModelVersion:
         """
         normalize_request(request, self.spec, self.name)
         request.mark_queued()
+        self.stats.record_queued()
         if inline:
             run_inline = getattr(self.scheduler, "run_inline", None)
             if run_inline is not None and run_inline(request):
@@ -75,7 +76,9 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
     started = time.monotonic()
     cfg = ctx.config
     spec = IOSpec.from_config(cfg)
-    stats = ModelStats(ctx.model_name, ctx.model_version)
+    # the pending gauge is kept only for metrics; an ensemble starts each request as it arrives
+    count_pending = bool(getattr(ctx.engine, "metrics_enabled", False)) and cfg.platform != "ensemble"
+    stats = ModelStats(ctx.model_name, ctx.model_version, count_pending=count_pending)
     created: list[tuple[str, BackendInstance]] = []
     active: list[tuple[str, BackendInstance]] = []
     try:
@@ -98,7 +101,7 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
                 active.append((inst.name, instance))
         decoupled = bool(cfg.model_transaction_policy.decoupled)
         runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
-        scheduler = make_scheduler(cfg, runner, active, ctx.engine)
+        scheduler = make_scheduler(cfg, runner, active, ctx.engine, model_dir=ctx.model_dir)
     except BaseException:
         for _, inst in created:
             try:

@@ -95,6 +95,7 @@ class ModelManager:
         self.records: dict[str, ModelRecord] = {}
         self._records_lock = threading.Lock()
         self._tmp: Path | None = None  # created on the first load with files
+        self._metrics = getattr(engine, "metrics_registry", None)  # per-version series follow READY / unload
         #: models loaded at someone's request (startup, poll, load API), not only as an ensemble's dependency
         self._explicit: set[str] = set()
         #: ensemble -> the composing models it loaded as dependencies (for unload_dependents)
@@ -198,11 +199,14 @@ class ModelManager:
             raise InvalidArgumentError(_load_failed(name, failures))
         old = rec.serving
         rec.publish(new)
+        if self._metrics is not None:
+            self._metrics.models_ready(new.values())
         rec.fingerprint = fp
         rec.states = {v: VersionStatus(ModelState.READY) for v in new}
         rec.states.update({v: VersionStatus(ModelState.UNAVAILABLE, r) for v, r in failures.items()})
         for v, mv in old.items():
             rec.states.setdefault(v, VersionStatus(ModelState.UNAVAILABLE, "unloaded"))
+            self._version_closing(mv)
             mv.close()
         if failures:
             raise InvalidArgumentError(_load_failed(name, failures))
@@ -328,9 +332,14 @@ class ModelManager:
                 rec.states[v] = VersionStatus(ModelState.UNLOADING)
             rec.publish({})
             for v, mv in old.items():
+                self._version_closing(mv)
                 mv.close()
                 rec.states[v] = VersionStatus(ModelState.UNAVAILABLE, "unloaded")
             rec.fingerprint = ""
+
+    def _version_closing(self, mv: ModelVersion) -> None:
+        if self._metrics is not None:
+            self._metrics.model_unloaded(mv)
 
     # ---- ensembles ----------------------------------------------------------------------------------
     def _prepare_ensemble(

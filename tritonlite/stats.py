@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _DURATIONS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss")
+#: the ``reason`` label values of ``nv_inference_request_failure`` (core ``FailureReason``)
+FAILURE_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
 
 
 @dataclass
@@ -35,9 +37,14 @@ class BatchStat:
 
 
 class ModelStats:
-    """Counters for one model version; thread-safe, cheap to update."""
+    """Counters for one model version; thread-safe, cheap to update.
 
-    def __init__(self, name: str, version: int) -> None:
+    Besides the statistics extension it keeps what only Prometheus shows: failures per reason and
+    the pending-request gauge (``count_pending``: off for ensembles, which start a request at once,
+    and when the engine has no metrics).
+    """
+
+    def __init__(self, name: str, version: int, count_pending: bool = False) -> None:
         self.name = name
         self.version = version
         self._lock = threading.Lock()
@@ -47,8 +54,30 @@ class ModelStats:
         self.durations: dict[str, Duration] = {k: Duration() for k in _DURATIONS}
         self.batches: dict[int, BatchStat] = {}
         self.responses: dict[int, dict[str, Duration]] = {}
-        #: observers called with (kind, payload) — metrics hook in here
+        self.failures: dict[str, int] = dict.fromkeys(FAILURE_REASONS, 0)
+        self.count_pending = count_pending
+        #: requests queued and not yet executing (``nv_inference_pending_request_count``)
+        self.pending = 0
+        #: observers called with (kind, payload) — metrics hook in here. Replace the list to change it
+        #: (``stats.listeners = [*stats.listeners, cb]``) so a notification in flight is not disturbed.
         self.listeners: list[Any] = []
+
+    def record_queued(self) -> None:
+        """A validated request entered its scheduler's queue (``ModelVersion.enqueue``)."""
+        if self.count_pending:
+            with self._lock:
+                self.pending += 1
+
+    def record_started(self, count: int) -> None:
+        """``count`` queued requests started executing (``BatchRunner.run``)."""
+        if self.count_pending:
+            with self._lock:
+                self.pending -= count
+
+    def record_first_response(self, ns: int) -> None:
+        """Time from queue entry to the first response of a decoupled request (for its histogram)."""
+        for cb in self.listeners:
+            cb("first_response", ns)
 
     def record_success(self, queue_start: int, compute_start: int, input_end: int, infer_end: int, output_end: int, end: int) -> None:
         """One request finished well: success, queue and the three compute phases."""
@@ -63,10 +92,17 @@ class ModelStats:
         for cb in self.listeners:
             cb("success", (queue_start, compute_start, input_end, infer_end, output_end, end))
 
-    def record_failure(self, queue_start: int, end: int, reason: str = "OTHER") -> None:
-        """One request failed (validation, backend, cancel or queue rejection)."""
+    def record_failure(self, queue_start: int, end: int, reason: str = "OTHER", compute_start: int | None = None) -> None:
+        """One request failed (validation, backend, cancel or queue rejection).
+
+        ``compute_start == 0`` for a queued request (``queue_start != 0``) says it failed before it
+        started executing (rejected, cancelled or timed out in the queue): it leaves the pending count.
+        """
         with self._lock:
             self.durations["fail"].add(end - queue_start if queue_start else 0)
+            self.failures[reason if reason in self.failures else "OTHER"] += 1
+            if compute_start == 0 and queue_start and self.count_pending:
+                self.pending -= 1
             self.last_inference_ms = time.time_ns() // 1_000_000
         for cb in self.listeners:
             cb("failure", reason)
@@ -93,6 +129,23 @@ class ModelStats:
             )
             per[kind].add(ns)
 
+    def metrics_snapshot(self) -> tuple[int, tuple[int, ...], int, int, int, tuple[int, ...]]:
+        """What the Prometheus per-model families show, read under one lock.
+
+        ``(success count, failures per FAILURE_REASONS, inference_count, execution_count, pending,
+        cumulative ns of (success, queue, compute_input, compute_infer, compute_output))``.
+        """
+        with self._lock:
+            d = self.durations
+            return (
+                d["success"].count,
+                tuple(self.failures[r] for r in FAILURE_REASONS),
+                self.inference_count,
+                self.execution_count,
+                self.pending,
+                (d["success"].ns, d["queue"].ns, d["compute_input"].ns, d["compute_infer"].ns, d["compute_output"].ns),
+            )
+
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -118,4 +171,4 @@ class ModelStats:
             }
 
 
-__all__ = ["ModelStats", "Duration"]
+__all__ = ["FAILURE_REASONS", "ModelStats", "Duration"]

@@ -37,10 +37,14 @@ class BatchRunner:
         if not live:
             return
         start = time.monotonic_ns()
+        queued = 0  # requests that came through a queue (not a sequence batcher's null requests)
         for r in live:
             t = r.times
+            if t.queue_start:
+                queued += 1
             t.compute_start = start
             t.compute_input_end = t.compute_infer_end = 0
+        self.stats.record_started(queued)
         try:
             results = instance.execute(live)
         except TritonLiteError as exc:

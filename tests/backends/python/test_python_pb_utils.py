@@ -125,7 +125,8 @@ def test_constants():
     assert pb_utils.TRITONSERVER_MEMORY_CPU != pb_utils.TRITONSERVER_MEMORY_GPU
     pm = pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_GPU, 1)
     assert (pm.preferred_memory_type, pm.preferred_device_id) == (pb_utils.TRITONSERVER_MEMORY_GPU, 1)
-    assert not hasattr(pb_utils, "MetricFamily")
+    kinds = pb_utils.MetricFamily
+    assert (kinds.COUNTER, kinds.GAUGE, kinds.HISTOGRAM) == (0, 1, 2)  # MetricFamily: tests/metrics/test_custom_metrics.py
 
 
 # ---------------------------------------------------------------- errors, responses, logging

@@ -3,8 +3,8 @@
 Real Triton ``model.py`` files import this module under its Triton name (the loader registers it in
 ``sys.modules`` when a model loads) and run unchanged. It is the pb_utils surface of python_backend
 (SPEC §5.3–§5.6) over numpy and tritonlite's core requests, without the shared-memory hop. The classes
-live in private modules (``_types``, ``_requests``, ``_autocomplete``); this module gathers them and adds
-the module-level helpers.
+live in private modules (``_types``, ``_requests``, ``_autocomplete``, ``_metrics``); this module gathers
+them and adds the module-level helpers.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from tritonlite.backends.python._autocomplete import ModelConfig
 from tritonlite.backends.python._context import current_context, require_engine
+from tritonlite.backends.python._metrics import Metric, MetricFamily
 from tritonlite.backends.python._requests import (
     InferenceRequest,
     InferenceResponse,
@@ -122,8 +123,8 @@ def _call_engine(method: str, *args: Any, **kwargs: Any) -> Any:
 
 
 __all__ = [
-    "InferenceRequest", "InferenceResponse", "InferenceResponseSender", "InferenceTrace", "Logger", "ModelConfig",
-    "PreferredMemory", "ResponseIterator", "Tensor", "TritonError", "TritonModelException",
+    "InferenceRequest", "InferenceResponse", "InferenceResponseSender", "InferenceTrace", "Logger", "Metric",
+    "MetricFamily", "ModelConfig", "PreferredMemory", "ResponseIterator", "Tensor", "TritonError", "TritonModelException",
     "TRITON_STRING_TO_NUMPY", "TRITONSERVER_MEMORY_CPU", "TRITONSERVER_MEMORY_GPU",
     "TRITONSERVER_REQUEST_FLAG_SEQUENCE_END", "TRITONSERVER_REQUEST_FLAG_SEQUENCE_START",
     "TRITONSERVER_REQUEST_RELEASE_ALL", "TRITONSERVER_REQUEST_RELEASE_RESCHEDULE",

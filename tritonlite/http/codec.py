@@ -1,0 +1,453 @@
+"""Infer request/response bodies of the KServe v2 HTTP protocol and Triton's binary tensor extension.
+
+``decode_infer`` turns a body (already decompressed) into an :class:`InferenceRequest` plus what the
+response encoder needs to know about each requested output; ``encode_infer`` writes the JSON header
+and the appended binary outputs. Compression helpers follow Triton's ``DecompressBuffer`` /
+``CompressionTypeUsed`` (SPEC §2.1). Messages follow Triton's wording.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tritonlite.datatypes import DataType
+from tritonlite.engine import parse_version
+from tritonlite.errors import InvalidArgumentError, UnsupportedError
+from tritonlite.protocol.models import ModelInfo, prepare_output
+from tritonlite.protocol.params import request_options
+from tritonlite.protocol.shm import SharedMemoryRegistry, ShmTarget, input_from_params, shm_target
+from tritonlite.protocol.tensors import element_count, from_raw, to_raw
+from tritonlite.request import InferenceRequest, InferResult
+
+IHCL = "inference-header-content-length"
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+MAX_JSON_DEPTH = 100
+
+_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+_FLOAT_TYPES = frozenset({"FP32", "FP64"})
+
+
+def _too_large(what: str, size: int, limit: int) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{what} size of {size} bytes exceeds the maximum allowed value of {limit} bytes. "
+        "Use --http-max-input-size to increase the limit."
+    )
+
+
+# ---- compression ---------------------------------------------------------------------------------------
+def decompress(body: bytearray, encoding: str | None, limit: int) -> bytearray:
+    """Undo ``Content-Encoding`` (gzip, deflate = zlib format, identity); output capped at ``limit``."""
+    enc = (encoding or "").strip().lower()
+    if enc in ("", "identity"):
+        return body
+    if enc == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    elif enc == "deflate":
+        wbits = zlib.MAX_WBITS
+    else:
+        raise UnsupportedError("Unsupported compression type")
+    d = zlib.decompressobj(wbits)
+    try:
+        out = d.decompress(body, limit + 1)
+        if len(out) > limit or d.unconsumed_tail:
+            raise _too_large("Decompressed request body", max(len(out), limit + 1), limit)
+        out += d.flush()
+    except zlib.error as exc:
+        raise InvalidArgumentError(f"failed to decompress the request body ({enc}): {exc}") from None
+    if not d.eof:
+        raise InvalidArgumentError(f"failed to decompress the request body ({enc}): truncated data")
+    return bytearray(out)
+
+
+def response_encoding(accept: str | None) -> str | None:
+    """The encoding to use for a response: the highest-q of identity/gzip/deflate, first on ties."""
+    if not accept:
+        return None
+    best, best_q = None, -1.0
+    for item in accept.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        name = parts[0].lower()
+        if name not in ("identity", "gzip", "deflate"):
+            continue
+        q = 1.0
+        for p in parts[1:]:
+            if p.lower().startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if q > best_q:
+            best, best_q = name, q
+    if best in (None, "identity") or best_q <= 0:
+        return None
+    return best
+
+
+def compress(parts: list[Any], encoding: str) -> bytes:
+    data = b"".join(bytes(p) if isinstance(p, memoryview) else p for p in parts)
+    if encoding == "gzip":
+        c = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return c.compress(data) + c.flush()
+    return zlib.compress(data)
+
+
+# ---- JSON tensor data ----------------------------------------------------------------------------------
+def _flatten(data: Any, out: list[Any], depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidArgumentError(f"Unable to parse 'data': JSON nesting deeper than {MAX_JSON_DEPTH}")
+    for item in data:
+        if isinstance(item, list):
+            _flatten(item, out, depth + 1)
+        else:
+            out.append(item)
+
+
+def _json_to_array(data: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:
+    if datatype in ("FP16", "BF16"):
+        raise InvalidArgumentError(
+            f"receiving {datatype} data via JSON is not supported. Please use the binary data format for input {name}"
+        )
+    if not isinstance(data, list):
+        data = [data]
+    count = element_count(shape)
+    if datatype == "BYTES":
+        flat: list[Any] = []
+        _flatten(data, flat, 1)
+        if len(flat) != count:
+            raise InvalidArgumentError("Unable to parse 'data': Shape does not match true shape of 'data' field")
+        out = np.empty(count, dtype=np.object_)
+        for i, v in enumerate(flat):
+            if not isinstance(v, str):
+                raise InvalidArgumentError(f"Unable to parse 'data': attempt to access JSON non-string as string for input '{name}'")
+            out[i] = v.encode("utf-8")
+        return out.reshape(shape)
+    dtype = DataType.from_protocol(datatype).numpy_dtype
+    arr: np.ndarray | None = None
+    try:  # fast path: numpy reads flat and regularly nested lists alike
+        arr = np.array(data)
+        if arr.dtype.kind == "O":
+            arr = None
+    except (ValueError, OverflowError, TypeError):
+        arr = None
+    if arr is None:  # ragged, deep or mixed: walk it (bounded depth) and let numpy judge the elements
+        flat = []
+        _flatten(data, flat, 1)
+        try:
+            arr = np.array(flat)
+        except (ValueError, OverflowError):
+            arr = np.array(flat, dtype=object)
+    if arr.size != count:
+        raise InvalidArgumentError("Unable to parse 'data': Shape does not match true shape of 'data' field")
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
+    kind = arr.dtype.kind
+    if datatype == "BOOL":
+        ok = kind == "b"
+    elif datatype in _INT_TYPES:
+        ok = kind in ("i", "u") or (kind == "O" and all(type(v) is int for v in arr.reshape(-1)))
+    else:
+        ok = kind in ("i", "u", "f") or (kind == "O" and all(type(v) in (int, float) for v in arr.reshape(-1)))
+    if not ok:
+        raise InvalidArgumentError(
+            f"Unable to parse 'data': attempt to access JSON value of the wrong type as {datatype} for input '{name}'"
+        )
+    try:
+        return arr.astype(dtype, casting="unsafe").reshape(shape)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidArgumentError(f"Unable to parse 'data' for input '{name}': {exc}") from None
+
+
+def _array_to_json(arr: np.ndarray, datatype: str, name: str) -> list[Any]:
+    if datatype in ("FP16", "BF16"):
+        raise InvalidArgumentError(
+            f"sending {datatype} data via JSON is not supported. Please use the binary data format for output {name}"
+        )
+    flat = arr.reshape(-1)
+    if datatype == "BYTES":
+        return [v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v) for v in flat]
+    return flat.tolist()
+
+
+# ---- requests ------------------------------------------------------------------------------------------
+@dataclass
+class OutputSpec:
+    name: str
+    binary: bool = False
+    class_count: int = 0
+    shm: ShmTarget | None = None
+
+
+@dataclass
+class DecodedInfer:
+    request: InferenceRequest
+    outputs: dict[str, OutputSpec] = field(default_factory=dict)
+    binary_default: bool = False
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidArgumentError(f"Unable to parse '{what}': expected a JSON object")
+    return value
+
+
+def _get_str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"Unable to parse '{key}': attempt to access JSON non-string as string")
+    return value
+
+
+def _get_shape(obj: dict[str, Any]) -> list[int]:
+    shape = obj.get("shape")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise InvalidArgumentError("Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer")
+    return shape
+
+
+def _uint(value: Any, key: str) -> int:
+    if type(value) is not int or value < 0:
+        raise InvalidArgumentError(f"Unable to parse '{key}': attempt to access JSON non-unsigned-integer as unsigned-integer")
+    return value
+
+
+def parse_json(buffer: Any) -> Any:
+    try:
+        return json.loads(bytes(buffer) if not isinstance(buffer, (bytes, bytearray)) else buffer)
+    except UnicodeDecodeError as exc:
+        raise InvalidArgumentError(f"failed to parse the request JSON buffer: invalid UTF-8 ({exc.reason}) at {exc.start}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArgumentError(f"failed to parse the request JSON buffer: {exc}") from None
+
+
+def decode_infer(
+    body: bytearray,
+    ihcl_header: str | None,
+    model_name: str,
+    version: str,
+    info: ModelInfo,
+    registry: SharedMemoryRegistry | None,
+    limit: int,
+) -> DecodedInfer:
+    """Build the core request of one ``/infer`` call (body already decompressed)."""
+    total = len(body)
+    if ihcl_header is not None:
+        try:
+            header_len = int(ihcl_header.strip())
+        except ValueError:
+            header_len = -1
+        if header_len < 0 or header_len > total:
+            raise InvalidArgumentError(
+                f"Unable to parse 'Inference-Header-Content-Length': expected an integer in [0, {total}], got '{ihcl_header}'"
+            )
+        if header_len == 0:
+            return _decode_raw(body, model_name, version, info)
+    else:
+        header_len = total
+    if header_len > limit:
+        raise _too_large("Request JSON", header_len, limit)
+    view = memoryview(body)
+    try:
+        doc = _obj(parse_json(view[:header_len]), "request")
+    except InvalidArgumentError as exc:
+        if ihcl_header is None and "Extra data" in exc.message:
+            raise InvalidArgumentError(
+                f"{exc.message}; a body that carries binary tensor data must give the JSON length in the "
+                "'Inference-Header-Content-Length' header"
+            ) from None
+        raise
+    req_id = doc.get("id", "")
+    if not isinstance(req_id, str):
+        raise InvalidArgumentError("Unable to parse 'id': attempt to access JSON non-string as string")
+    params = doc.get("parameters")
+    params = {} if params is None else _obj(params, "parameters")
+    binary_default = params.get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise InvalidArgumentError("Unable to parse 'binary_data_output': expected a boolean")
+    opts = request_options(params)
+
+    raw_inputs = doc.get("inputs")
+    if not isinstance(raw_inputs, list):
+        raise InvalidArgumentError("Unable to parse 'inputs': attempt to access JSON non-array as array")
+    inputs: dict[str, np.ndarray] = {}
+    offset = header_len
+    for item in raw_inputs:
+        item = _obj(item, "inputs")
+        name = _get_str(item, "name")
+        datatype = _get_str(item, "datatype")
+        try:
+            DataType.from_protocol(datatype)
+        except InvalidArgumentError:
+            raise InvalidArgumentError(f"invalid datatype '{datatype}' for input '{name}'") from None
+        shape = _get_shape(item)
+        tparams = item.get("parameters")
+        tparams = {} if tparams is None else _obj(tparams, "parameters")
+        has_data = "data" in item
+        has_bin = "binary_data_size" in tparams
+        target = shm_target(tparams)
+        if has_data + has_bin + (target is not None) != 1:
+            found = [k for k, v in (("'data'", has_data), ("'binary_data_size'", has_bin), ("'shared_memory_region'", target is not None)) if v]
+            raise InvalidArgumentError(
+                "Input must set only one of the following fields: 'data', 'binary_data_size' in 'parameters', "
+                f"'shared_memory_region' in 'parameters'. But {'set ' + ', '.join(found) if found else 'set none of them'} "
+                f"for input '{name}'"
+            )
+        if has_bin:
+            size = _uint(tparams["binary_data_size"], "binary_data_size")
+            if ihcl_header is None:
+                raise InvalidArgumentError(
+                    "must specify valid 'Infer-Header-Content-Length' in request header and 'binary_data_size' when "
+                    f"passing inputs in binary data format for model '{model_name}'"
+                )
+            if offset + size > total:
+                raise InvalidArgumentError(
+                    f"unexpected size for input '{name}', expecting {size} additional bytes for model '{model_name}'"
+                )
+            inputs[name] = from_raw(datatype, shape, view[offset : offset + size], name=name, model=model_name)
+            offset += size
+        elif target is not None:
+            if registry is None:
+                raise InvalidArgumentError("shared memory is not enabled on this server")
+            inputs[name] = input_from_params(registry, target, datatype, shape, name=name, model=model_name)
+        else:
+            arr = _json_to_array(item["data"], datatype, shape, name)
+            if arr.dtype != np.object_ and arr.nbytes > limit:
+                raise _too_large(f"Input '{name}'", arr.nbytes, limit)
+            inputs[name] = arr
+    if offset != total:
+        raise InvalidArgumentError(f"unexpected additional input data for model '{model_name}'")
+
+    outputs: dict[str, OutputSpec] = {}
+    raw_outputs = doc.get("outputs")
+    if raw_outputs is not None:
+        if not isinstance(raw_outputs, list):
+            raise InvalidArgumentError("Unable to parse 'outputs': attempt to access JSON non-array as array")
+        for item in raw_outputs:
+            item = _obj(item, "outputs")
+            name = _get_str(item, "name")
+            oparams = item.get("parameters")
+            oparams = {} if oparams is None else _obj(oparams, "parameters")
+            binary = oparams.get("binary_data", False)
+            if not isinstance(binary, bool):
+                raise InvalidArgumentError("Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean")
+            class_count = _uint(oparams.get("classification", 0), "classification")
+            target = shm_target(oparams)
+            if target is not None and binary:
+                raise InvalidArgumentError(f"Output can't set both 'shared_memory_region' and 'binary_data' for output '{name}'")
+            if target is not None and class_count:
+                raise InvalidArgumentError(f"Output can't set both 'shared_memory_region' and 'classification' for output '{name}'")
+            if target is not None and registry is None:
+                raise InvalidArgumentError("shared memory is not enabled on this server")
+            outputs[name] = OutputSpec(name, binary, class_count, target)
+
+    request = InferenceRequest(
+        model_name=model_name,
+        inputs=inputs,
+        requested_outputs=tuple(outputs) if outputs else None,
+        model_version=parse_version(version),
+        id=req_id,
+        parameters=opts["parameters"],
+        priority=opts["priority"],
+        timeout_us=opts["timeout_us"],
+        correlation_id=opts["correlation_id"],
+        flags=opts["flags"],
+    )
+    return DecodedInfer(request, outputs, binary_default)
+
+
+def _decode_raw(body: bytearray, model_name: str, version: str, info: ModelInfo) -> DecodedInfer:
+    """``Inference-Header-Content-Length: 0``: the whole body is the model's single input."""
+    if len(info.inputs) != 1:
+        raise InvalidArgumentError(
+            f"Raw request must only have 1 input (found 1) to be deduced but got {len(info.inputs)} inputs in "
+            f"'{model_name}' model configuration"
+        )
+    (name, (datatype, dims)), = info.inputs.items()
+    batch = [1] if info.batching else []
+    if datatype == "BYTES":
+        if any(d not in (1, -1) for d in dims):
+            raise InvalidArgumentError(
+                f"Raw request for BYTES input '{name}' of model '{model_name}' requires the input shape to be [1]"
+            )
+        shape = batch + [1] * len(dims)
+        arr = from_raw(datatype, shape, memoryview(body), name=name, model=model_name)
+    else:
+        itemsize = DataType.from_protocol(datatype).itemsize
+        variable = [i for i, d in enumerate(dims) if d < 0]
+        if len(variable) > 1:
+            raise InvalidArgumentError(
+                f"Raw request for input '{name}' of model '{model_name}' can have at most one variable-size dimension"
+            )
+        fixed = element_count([d for d in dims if d >= 0]) * itemsize
+        shape_dims = list(dims)
+        if variable:
+            if fixed == 0 or len(body) % fixed:
+                raise InvalidArgumentError(
+                    f"input byte size {len(body)} for input '{name}' of model '{model_name}' is not a multiple of {fixed}"
+                )
+            shape_dims[variable[0]] = len(body) // fixed
+        arr = from_raw(datatype, batch + shape_dims, memoryview(body), name=name, model=model_name)
+    request = InferenceRequest(model_name=model_name, inputs={name: arr}, model_version=parse_version(version))
+    return DecodedInfer(request, {}, True)
+
+
+# ---- responses -----------------------------------------------------------------------------------------
+def encode_infer(
+    result: InferResult,
+    decoded: DecodedInfer,
+    info: ModelInfo,
+    registry: SharedMemoryRegistry | None,
+) -> tuple[list[Any], int | None]:
+    """Response body parts and the JSON header length (None when no output is binary)."""
+    out_json: list[dict[str, Any]] = []
+    blobs: list[Any] = []
+    specs = decoded.outputs
+    for name, array in result.outputs.items():
+        spec = specs.get(name)
+        if spec is None:
+            if specs:  # not requested (engine filters, but be strict)
+                continue
+            spec = OutputSpec(name, decoded.binary_default)
+        datatype, shape, arr = prepare_output(info, name, array, class_count=spec.class_count, shm=spec.shm, registry=registry)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+        if arr is not None:
+            if spec.binary:
+                raw = to_raw(arr)
+                entry["parameters"] = {"binary_data_size": len(raw)}
+                if len(raw):
+                    blobs.append(raw)
+            else:
+                entry["data"] = _array_to_json(arr, datatype, name)
+        out_json.append(entry)
+    doc: dict[str, Any] = {}
+    if result.id:
+        doc["id"] = result.id
+    doc["model_name"] = result.model_name or decoded.request.model_name
+    doc["model_version"] = str(result.model_version or info.version)
+    if result.parameters:
+        doc["parameters"] = jsonable_params(result.parameters)
+    doc["outputs"] = out_json
+    header = _ENCODER.encode(doc).encode("utf-8")
+    has_binary = any(("parameters" in e and "binary_data_size" in e["parameters"]) for e in out_json)
+    return [header, *blobs], (len(header) if has_binary else None)
+
+
+def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, np.generic):
+            out[k] = v.item()
+        elif isinstance(v, (bytes, bytearray)):
+            out[k] = bytes(v).decode("utf-8", "replace")
+        else:
+            out[k] = str(v)
+    return out
+
+
+__all__ = ["decode_infer", "encode_infer", "decompress", "compress", "response_encoding", "parse_json", "IHCL"]

@@ -1,0 +1,353 @@
+"""HTTP/1.1 on ``asyncio.Protocol`` with the ``httptools`` parser (the stack DESIGN decision 8 measured).
+
+One :class:`HttpConnection` per socket: it parses requests, queues them (pipelining keeps its
+order), runs the application coroutine for one request at a time and writes the response with a
+``Content-Length`` (or chunked, for :class:`StreamingResponse`). Keep-alive follows HTTP/1.1 rules.
+A client that goes away cancels the task running its request, which cancels the engine request.
+Malformed HTTP gets 400 and the connection is closed; a body over the size limit is read and
+discarded, then answered with 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+from http import HTTPStatus
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+try:
+    import httptools
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("the HTTP server needs httptools: pip install 'tritonlite[http]'") from exc
+
+_log = logging.getLogger("tritonlite.http")
+
+_MAX_PIPELINE = 32
+_MAX_HEAD = 1024 * 1024  # request line + headers
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+class Request:
+    """One parsed HTTP request. ``headers`` keys are lower-case; ``body`` is a writable bytearray."""
+
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "error")
+
+    def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytearray, keep_alive: bool) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        #: set when the request could not be read completely (too large, truncated): answer it with 400
+        self.error: str | None = None
+
+
+class Response:
+    """A complete response; ``body`` is bytes-like (or a list of bytes-like parts)."""
+
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int = 200, body: Any = b"", headers: list[tuple[str, str]] | None = None) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or []
+
+
+class StreamingResponse:
+    """A response sent with chunked transfer encoding, one chunk per item of ``chunks``."""
+
+    __slots__ = ("status", "headers", "chunks")
+
+    def __init__(self, chunks: AsyncIterator[bytes], status: int = 200, headers: list[tuple[str, str]] | None = None) -> None:
+        self.status = status
+        self.chunks = chunks
+        self.headers = headers or []
+
+
+def json_error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps({"error": message}, ensure_ascii=False).encode()
+    return Response(status, body, [("Content-Type", "application/json")] + (headers or []))
+
+
+App = Callable[[Request], Awaitable["Response | StreamingResponse"]]
+
+
+def _head(status: int, headers: list[tuple[str, str]], length: int | None, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+    lines.extend(f"{k}: {v}" for k, v in headers)
+    lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
+    if not keep_alive:
+        lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HttpConnection(asyncio.Protocol):
+    """Protocol instance of one client connection."""
+
+    def __init__(self, app: App, max_body: int, registry: set["HttpConnection"]) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.registry = registry
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._queue: collections.deque[Request] = collections.deque()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._eof = False
+        self._reading_paused = False
+        self._write_paused = False
+        self._drain: asyncio.Future | None = None
+        self._in_message = False
+        self._working = False  # the app is running a request, or a streaming response is being sent
+        # per-message state
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_size = 0
+        self._body = bytearray()
+        self._size = 0
+        self._expected = -1
+        self._too_large = False
+
+    # ---- asyncio.Protocol -----------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.registry.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self.registry.discard(self)
+        self._queue.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # cancels the engine request the handler awaits
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(ConnectionResetError("client disconnected"))
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # no protocol upgrades (h2c, websocket): answer what was parsed, then close
+            self._eof = True
+        except httptools.HttpParserError as exc:
+            self._protocol_error(f"malformed HTTP request: {exc}")
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        if self._working and self._task is not None:
+            # the client went away while its request runs (or streams): cancel it, like Triton
+            self._task.cancel()
+            return False
+        if self._in_message:
+            got, want = self._size, self._expected
+            detail = f": got {got} of {want} body bytes" if want >= 0 else ""
+            req = Request("", "", "", {}, bytearray(), False)
+            req.error = f"incomplete HTTP request, the client closed the connection{detail}"
+            self._in_message = False
+            self._enqueue(req)
+        if self._task is None:
+            return False  # nothing left to answer: close
+        return True  # keep the write side open until queued requests are answered
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # ---- httptools callbacks --------------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        self._url = b""
+        self._headers = []
+        self._head_size = 0
+        self._body = bytearray()
+        self._size = 0
+        self._expected = -1
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > _MAX_HEAD:
+            raise ValueError("request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._head_size += len(name) + len(value)
+        if self._head_size > _MAX_HEAD:
+            raise ValueError("request headers too large")
+
+    def on_headers_complete(self) -> None:
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                try:
+                    self._expected = int(value)
+                except ValueError:
+                    self._expected = -1
+                if self._expected > self.max_body:
+                    self._too_large = True
+            elif lname == b"expect" and value.lower() == b"100-continue" and not self._too_large and self.transport:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._too_large:
+            return
+        if self._size > self.max_body:
+            self._too_large = True
+            self._body = bytearray()
+            return
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        parser = self.parser
+        headers: dict[str, str] = {}
+        for name, value in self._headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        try:
+            url = httptools.parse_url(self._url)
+            path = url.path.decode("latin-1") if url.path else "/"
+            query = url.query.decode("latin-1") if url.query else ""
+        except httptools.HttpParserInvalidURLError:
+            path, query = self._url.decode("latin-1"), ""
+        req = Request(parser.get_method().decode("latin-1"), path, query, headers, self._body, parser.should_keep_alive())
+        if self._too_large:
+            req.error = (
+                f"Request body size of {self._size} bytes exceeds the maximum allowed value of {self.max_body} bytes. "
+                "Use --http-max-input-size to increase the limit."
+            )
+        self._body = bytearray()
+        self._enqueue(req)
+
+    # ---- request processing ---------------------------------------------------------------------------
+    def _enqueue(self, req: Request) -> None:
+        self._queue.append(req)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if len(self._queue) > _MAX_PIPELINE and not self._reading_paused and self.transport is not None:
+            self.transport.pause_reading()
+            self._reading_paused = True
+
+    async def _run(self) -> None:
+        try:
+            while self._queue and not self._closed:
+                req = self._queue.popleft()
+                if self._reading_paused and len(self._queue) <= _MAX_PIPELINE // 2 and self.transport is not None:
+                    self.transport.resume_reading()
+                    self._reading_paused = False
+                if req.error is not None:
+                    resp: Response | StreamingResponse = json_error(400, req.error)
+                else:
+                    self._working = True
+                    try:
+                        resp = await self.app(req)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:  # a handler bug must not kill the connection silently
+                        _log.exception("unhandled error serving %s %s", req.method, req.path)
+                        resp = json_error(500, f"internal server error: {type(exc).__name__}: {exc}")
+                    finally:
+                        self._working = False
+                keep = req.keep_alive and not (self._eof and not self._queue)
+                self._working = isinstance(resp, StreamingResponse)
+                try:
+                    await self._send(resp, keep)
+                finally:
+                    self._working = False
+                if not keep:
+                    self._close()
+                    return
+        except (asyncio.CancelledError, ConnectionError):
+            return
+        finally:
+            self._task = None
+        if self._eof and not self._closed:
+            self._close()
+
+    async def _wait_writable(self) -> None:
+        if self._write_paused and not self._closed:
+            if self._drain is None:
+                self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
+
+    async def _send(self, resp: Response | StreamingResponse, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None or self._closed:
+            return
+        if isinstance(resp, StreamingResponse):
+            transport.write(_head(resp.status, resp.headers, None, keep_alive))
+            try:
+                async for chunk in resp.chunks:
+                    if self._closed:
+                        return
+                    if chunk:
+                        transport.write(b"%x\r\n" % len(chunk) + bytes(chunk) + b"\r\n")
+                        await self._wait_writable()
+            finally:
+                aclose = getattr(resp.chunks, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            if not self._closed:
+                transport.write(b"0\r\n\r\n")
+            return
+        body = resp.body
+        parts = body if isinstance(body, list) else [body]
+        length = sum(len(p) for p in parts)
+        head = _head(resp.status, resp.headers, length, keep_alive)
+        if length <= 65536:
+            transport.write(head + b"".join(parts))
+        else:
+            transport.writelines([head, *parts])
+        await self._wait_writable()
+
+    def _protocol_error(self, message: str) -> None:
+        if self.transport is None or self._closed:
+            return
+        if self._task is None:
+            resp = json_error(400, message)
+            body = resp.body
+            self.transport.write(_head(400, resp.headers, len(body), False) + body)
+            self._close()
+        else:
+            # answer the requests already queued, then this error, then close
+            req = Request("", "", "", {}, bytearray(), False)
+            req.error = message
+            self._queue.append(req)
+            self._eof = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def _close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    # ---- server shutdown ------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._task is not None or self._in_message
+
+    def shutdown(self) -> None:
+        """Close now if idle; otherwise finish the current request and close (no new ones)."""
+        if not self.busy:
+            self._close()
+        else:
+            self._eof = True
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+__all__ = ["HttpConnection", "Request", "Response", "StreamingResponse", "json_error"]

@@ -1,0 +1,297 @@
+"""The HTTP application: Triton's routing (SPEC §1.1) and one handler per endpoint.
+
+Every handler is a coroutine that calls only the engine's public API (blocking calls such as a
+model load run in the default executor) and the shared ``tritonlite.protocol`` pieces; errors are
+``TritonLiteError``s turned into ``{"error": ...}`` with the status of SPEC §1.6.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+from typing import Any, Callable
+from urllib.parse import unquote
+
+from tritonlite.engine import parse_version
+from tritonlite.errors import InvalidArgumentError, NotFoundError, TritonLiteError, UnavailableError, UnsupportedError
+from tritonlite.http.codec import IHCL, compress, decode_infer, decompress, encode_infer, parse_json, response_encoding
+from tritonlite.http.connection import Request, Response, StreamingResponse, json_error
+from tritonlite.http.generate import generate, generate_stream
+from tritonlite.protocol import server_metadata
+from tritonlite.protocol.models import model_info
+from tritonlite.protocol.settings import settings_for
+from tritonlite.protocol.shm import registry_for
+from tritonlite.protocol.status import http_status
+
+_MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer|generate|generate_stream|ready|config|stats|trace/setting))?")
+_HEALTH = re.compile(r"/v2(?:/health/(live|ready))?")
+_SYS_SHM = re.compile(r"/v2/systemsharedmemory(?:/region/([^/]+))?/(status|register|unregister)")
+_CUDA_SHM = re.compile(r"/v2/cudasharedmemory(?:/region/([^/]+))?/(status|register|unregister)")
+_REPO = re.compile(r"/v2/repository(?:/([^/]+))?/(index|models/([^/]+)/(load|unload))")
+
+_JSON = [("Content-Type", "application/json")]
+_SHM_DISABLED = "Client shared memory is disabled. Start the server with '--allow-client-shm=true' to enable."
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), list(_JSON))
+
+
+def _empty(status: int = 200) -> Response:
+    return Response(status, b"")
+
+
+def _not_found() -> Response:
+    return json_error(404, "Not Found")
+
+
+def _method_not_allowed() -> Response:
+    return json_error(405, "Method Not Allowed")
+
+
+def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None) -> Response:
+    return json_error(http_status(exc), exc.message, headers)
+
+
+def _optional_body(req: Request) -> dict[str, Any]:
+    if not req.body.strip():
+        return {}
+    doc = parse_json(req.body)
+    if not isinstance(doc, dict):
+        raise InvalidArgumentError("failed to parse the request JSON buffer: expected a JSON object")
+    return doc
+
+
+class HttpApp:
+    """Routes requests to handlers for one engine."""
+
+    def __init__(self, engine: Any, *, max_input_size: int = 64 * 1024 * 1024, allow_shm: bool = False) -> None:
+        self.engine = engine
+        self.limit = int(max_input_size)
+        self.allow_shm = allow_shm
+        self.registry = registry_for(engine)
+        self.settings = settings_for(engine)
+        self._metadata = json.dumps(server_metadata(engine), separators=(",", ":")).encode()
+
+    async def __call__(self, req: Request) -> Response | StreamingResponse:
+        try:
+            return await self._route(req)
+        except TritonLiteError as exc:
+            return error_response(exc)
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    # ---- routing --------------------------------------------------------------------------------------
+    async def _route(self, req: Request) -> Response | StreamingResponse:
+        path, method = req.path, req.method
+        if path == "/v2/models/stats":
+            if method != "GET":
+                return _method_not_allowed()
+            return _json(self.engine.model_statistics())
+        if path == "/v2/logging":
+            if method == "GET":
+                return _json(self.settings.log_settings())
+            if method == "POST":
+                return _json(self.settings.update_log_settings(_optional_body(req)))
+            return _method_not_allowed()
+        m = _MODEL.fullmatch(path)
+        if m is not None:
+            name, version, action = unquote(m.group(1)), m.group(2) or "", m.group(3) or ""
+            return await self._model(req, name, version, action)
+        if path == "/v2":
+            if method != "GET":
+                return _method_not_allowed()
+            return Response(200, self._metadata, list(_JSON))
+        m = _HEALTH.fullmatch(path)
+        if m is not None:
+            if method != "GET":
+                return _method_not_allowed()
+            ok = self.engine.is_live() if m.group(1) == "live" else self.engine.is_ready()
+            return _empty(200 if ok else 400)
+        m = _SYS_SHM.fullmatch(path)
+        if m is not None:
+            return await self._shm(req, unquote(m.group(1) or ""), m.group(2), cuda=False)
+        m = _CUDA_SHM.fullmatch(path)
+        if m is not None:
+            return await self._shm(req, unquote(m.group(1) or ""), m.group(2), cuda=True)
+        m = _REPO.fullmatch(path)
+        if m is not None:
+            if method != "POST":
+                return _method_not_allowed()
+            if m.group(1):
+                raise UnsupportedError("'repository_name' specification is not supported")
+            if m.group(2) == "index":
+                return await self._index(req)
+            return await self._load_unload(req, unquote(m.group(3)), m.group(4))
+        if path == "/v2/trace/setting":
+            return await self._trace(req, "")
+        return _not_found()
+
+    async def _model(self, req: Request, name: str, version: str, action: str) -> Response | StreamingResponse:
+        method = req.method
+        if action in ("infer", "generate", "generate_stream"):
+            if method != "POST":
+                return _method_not_allowed()
+            if action == "infer":
+                return await self._infer(req, name, version)
+            if action == "generate":
+                return await generate(self, req, name, version)
+            return await generate_stream(self, req, name, version)
+        if action == "trace/setting":
+            if version:
+                return _not_found()
+            return await self._trace(req, name)
+        if method != "GET":
+            return _method_not_allowed()
+        if action == "":
+            return _json(self.engine.model_metadata(name, version))
+        if action == "ready":
+            try:
+                ready = self.engine.is_model_ready(name, version)
+                if not ready:
+                    model_info(self.engine, name, parse_version(version))
+            except NotFoundError as exc:
+                return error_response(exc)
+            except TritonLiteError:
+                ready = False
+            return _empty(200) if ready else json_error(400, "Model version not ready")
+        if action == "config":
+            return _json(self.engine.model_config(name, version))
+        # stats
+        return _json(self.engine.model_statistics(name, version))
+
+    # ---- inference ------------------------------------------------------------------------------------
+    async def _infer(self, req: Request, name: str, version: str) -> Response:
+        info = model_info(self.engine, name, parse_version(version))
+        if info.decoupled:
+            raise UnsupportedError(
+                f"HTTP end point doesn't support models with decoupled transaction policy: model '{name}' is decoupled"
+            )
+        try:
+            body = decompress(req.body, req.headers.get("content-encoding"), self.limit)
+        except UnsupportedError as exc:
+            return error_response(exc, [("Accept-Encoding", "gzip, deflate")])
+        try:
+            decoded = decode_infer(body, req.headers.get(IHCL), name, version, info, self.registry, self.limit)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            if isinstance(exc, TritonLiteError):
+                raise
+            raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
+        result = await self.engine.submit_request(decoded.request)
+        parts, header_len = encode_infer(result, decoded, info, self.registry)
+        headers: list[tuple[str, str]]
+        if header_len is not None:
+            headers = [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", str(header_len))]
+        else:
+            headers = list(_JSON)
+        encoding = response_encoding(req.headers.get("accept-encoding"))
+        if encoding is not None:
+            try:
+                parts = [compress(parts, encoding)]
+                headers.append(("Content-Encoding", encoding))
+            except Exception:  # Triton sends the body uncompressed when compression fails
+                pass
+        return Response(200, parts, headers)
+
+    # ---- repository -----------------------------------------------------------------------------------
+    async def _index(self, req: Request) -> Response:
+        body = _optional_body(req)
+        ready = body.get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidArgumentError("Unable to parse 'ready': attempt to access JSON non-boolean as boolean")
+        return _json(await self._run(self.engine.repository_index, ready))
+
+    async def _load_unload(self, req: Request, name: str, action: str) -> Response:
+        body = _optional_body(req)
+        params = body.get("parameters", {})
+        if not isinstance(params, dict):
+            raise InvalidArgumentError("Unable to parse 'parameters': expected a JSON object")
+        if action == "unload":
+            dependents = params.get("unload_dependents", False)
+            if not isinstance(dependents, bool):
+                raise InvalidArgumentError("Unable to parse 'unload_dependents': attempt to access JSON non-boolean as boolean")
+            await self._run(lambda: self.engine.unload_model(name, unload_dependents=dependents))
+            return _empty()
+        config: str | None = None
+        files: dict[str, bytes] = {}
+        for key, value in params.items():
+            if key == "config":
+                if not isinstance(value, str):
+                    raise InvalidArgumentError("Unable to parse 'config': attempt to access JSON non-string as string")
+                config = value
+            elif key.startswith("file:"):
+                if not isinstance(value, str):
+                    raise InvalidArgumentError(f"Unable to parse '{key}': attempt to access JSON non-string as string")
+                try:
+                    files[key] = base64.b64decode(value, validate=True)
+                except (binascii.Error, ValueError):
+                    raise InvalidArgumentError(f"Unable to parse '{key}': the value is not valid base64") from None
+            else:
+                raise InvalidArgumentError(f"unrecognized load parameter '{key}'.")
+        await self._run(lambda: self.engine.load_model(name, config=config, files=files or None))
+        return _empty()
+
+    # ---- shared memory --------------------------------------------------------------------------------
+    async def _shm(self, req: Request, region: str, action: str, cuda: bool) -> Response:
+        reg = self.registry
+        if action == "status":
+            if req.method != "GET":
+                return _method_not_allowed()
+            return _json(reg.cuda_status(region) if cuda else reg.system_status(region))
+        if req.method != "POST":
+            return _method_not_allowed()
+        if not self.allow_shm:
+            raise UnsupportedError(_SHM_DISABLED)
+        if action == "unregister":
+            (reg.unregister_cuda if cuda else reg.unregister_system)(region)
+            return _empty()
+        if not region:  # register needs a region name: /v2/...sharedmemory/register is not a route
+            return _not_found()
+        body = _optional_body(req)
+        byte_size = body.get("byte_size")
+        if type(byte_size) is not int or byte_size < 0:
+            raise InvalidArgumentError("Unable to parse 'byte_size': attempt to access JSON non-unsigned-integer as unsigned-integer")
+        if cuda:
+            handle = body.get("raw_handle")
+            b64 = handle.get("b64") if isinstance(handle, dict) else None
+            if not isinstance(b64, str):
+                raise InvalidArgumentError("Unable to parse 'raw_handle': expected {\"b64\": <base64 string>}")
+            try:
+                raw = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidArgumentError("Unable to parse 'raw_handle': the value is not valid base64") from None
+            device_id = body.get("device_id", 0)
+            if type(device_id) is not int or device_id < 0:
+                raise InvalidArgumentError("Unable to parse 'device_id': attempt to access JSON non-integer as integer")
+            await self._run(reg.register_cuda, region, raw, device_id, byte_size)
+        else:
+            key = body.get("key")
+            if not isinstance(key, str):
+                raise InvalidArgumentError("Unable to parse 'key': attempt to access JSON non-string as string")
+            offset = body.get("offset", 0)
+            if type(offset) is not int or offset < 0:
+                raise InvalidArgumentError("Unable to parse 'offset': attempt to access JSON non-unsigned-integer as unsigned-integer")
+            reg.register_system(region, key, offset, byte_size)
+        return _empty()
+
+    # ---- trace ----------------------------------------------------------------------------------------
+    async def _trace(self, req: Request, model: str) -> Response:
+        if req.method not in ("GET", "POST"):
+            return _method_not_allowed()
+        if model:
+            try:
+                model_info(self.engine, model, -1)
+            except NotFoundError as exc:
+                return error_response(exc)
+            except UnavailableError:
+                raise InvalidArgumentError(f"Request for unknown model : {model}") from None
+        if req.method == "GET":
+            return _json(self.settings.trace_settings(model))
+        return _json(self.settings.update_trace_settings(_optional_body(req), model))
+
+
+__all__ = ["HttpApp", "error_response"]

@@ -1,0 +1,120 @@
+"""Raw tensor bytes <-> numpy, as the KServe v2 binary extension and gRPC ``raw_*_contents`` carry them.
+
+Little-endian, row-major, no padding. BYTES elements are ``uint32 LE length + bytes``. BOOL is one
+byte per element. FP16 is numpy ``float16``; BF16 travels as its 2-byte pattern and is handed to the
+engine as ``uint16`` (the dtype the engine validates BF16 inputs against). Fixed-size types are
+decoded zero-copy (``np.frombuffer`` views of the caller's buffer: keep the buffer alive and do not
+reuse it while the request runs).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from tritonlite.datatypes import DataType, deserialize_bytes_tensor, serialize_bytes_tensor
+from tritonlite.errors import InvalidArgumentError
+
+_LITTLE = sys.byteorder == "little"
+
+#: numpy dtype used on the wire for each fixed-size type (BF16 as its raw 16-bit pattern)
+_WIRE_DTYPE: dict[DataType, np.dtype] = {
+    dt: (np.dtype(np.uint16) if dt is DataType.BF16 else dt.numpy_dtype).newbyteorder("<")
+    for dt in DataType
+    if dt not in (DataType.INVALID, DataType.BYTES)
+}
+
+
+def element_count(shape: Sequence[int]) -> int:
+    """Product of the dims (1 for a scalar shape)."""
+    return math.prod(int(d) for d in shape)
+
+
+def wire_dtype(datatype: DataType | str) -> np.dtype:
+    """The numpy dtype raw bytes of ``datatype`` decode to (not defined for BYTES)."""
+    dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
+    try:
+        return _WIRE_DTYPE[dt]
+    except KeyError:
+        raise InvalidArgumentError(f"data type {dt.name} has no fixed-size wire form") from None
+
+
+def byte_size(datatype: DataType | str, shape: Sequence[int]) -> int | None:
+    """Bytes a tensor of this type and shape occupies; None for BYTES (variable)."""
+    dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
+    if dt is DataType.BYTES:
+        return None
+    return element_count(shape) * dt.itemsize
+
+
+def from_raw(
+    datatype: DataType | str,
+    shape: Sequence[int],
+    buffer: Any,
+    *,
+    name: str = "",
+    model: str = "",
+) -> np.ndarray:
+    """Decode raw wire bytes into an array of ``shape``.
+
+    Fixed-size types return a read-only view of ``buffer`` (no copy). BYTES returns an object array
+    of ``bytes``. A size that does not match the shape raises :class:`InvalidArgumentError` with
+    Triton's message (``name``/``model`` fill it in).
+    """
+    dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise InvalidArgumentError(f"unexpected shape for input '{name}' for model '{model}': negative dimension in {list(shape)}")
+    view = memoryview(buffer).cast("B") if not isinstance(buffer, (bytes, bytearray)) else buffer
+    count = element_count(shape)
+    if dt is DataType.BYTES:
+        if count == 0 and len(view) == 0:
+            return np.empty(shape, dtype=np.object_)
+        arr = deserialize_bytes_tensor(view)
+        if arr.size != count:
+            raise InvalidArgumentError(
+                f"expected {count} string elements for inference input '{name}' for model '{model}', got {arr.size}"
+            )
+        return arr.reshape(shape)
+    wdt = _WIRE_DTYPE[dt]
+    expected = count * wdt.itemsize
+    if len(view) != expected:
+        raise InvalidArgumentError(
+            f"input byte size mismatch for input '{name}' for model '{model}'. Expected {expected}, got {len(view)}"
+        )
+    arr = np.frombuffer(view, dtype=wdt, count=count) if count else np.empty(0, dtype=wdt)
+    if not _LITTLE:  # pragma: no cover - big-endian hosts
+        arr = arr.astype(wdt.newbyteorder("="))
+    return arr.reshape(shape)
+
+
+def to_raw(array: np.ndarray) -> bytes | memoryview:
+    """Encode an array as raw wire bytes: a memoryview of the data when it is already contiguous
+    little-endian, else a copy. Object/str/bytes arrays are BYTES (length-prefixed)."""
+    arr = np.asarray(array)
+    if arr.dtype.kind in ("O", "S", "U"):
+        return serialize_bytes_tensor(arr)
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not _LITTLE):  # pragma: no cover
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    if arr.dtype == np.bool_:
+        arr = arr.view(np.uint8)
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)
+    if arr.size == 0:
+        return b""
+    return memoryview(arr).cast("B")
+
+
+def datatype_of(array: np.ndarray, declared: DataType | str | None = None) -> str:
+    """Protocol datatype name for an output array; ``declared`` (the config type) wins for BF16/BYTES."""
+    if declared is not None:
+        dt = DataType.from_protocol(declared) if isinstance(declared, str) else DataType(declared)
+        if dt is not DataType.INVALID:
+            return dt.protocol_name
+    return DataType.from_numpy(np.asarray(array).dtype).protocol_name
+
+
+__all__ = ["element_count", "wire_dtype", "byte_size", "from_raw", "to_raw", "datatype_of"]
