@@ -110,7 +110,7 @@ class ModelManager:
         if version < 0:
             mv = rec.latest
             if mv is None:
-                raise UnavailableError(f"Request for unknown model: '{name}' has no available versions")
+                raise NotFoundError(f"Request for unknown model: '{name}' has no available versions")
             return mv
         mv = rec.serving.get(version)
         if mv is not None:

@@ -136,7 +136,7 @@ def test_explicit_mode_load_unload_and_index(repo: Path) -> None:
         assert float(engine.infer("raising_py", X4).as_numpy("OUTPUT0")[0]) == 2.0
         engine.unload_model("raising_py")
         assert {"name": "raising_py", "version": "1", "state": "UNAVAILABLE", "reason": "unloaded"} in engine.repository_index()
-        with pytest.raises(UnavailableError):
+        with pytest.raises(NotFoundError):
             engine.infer("raising_py", X4)
         assert engine.is_ready() is True  # unloaded on purpose does not count against readiness
         engine.unload_model("never_heard_of")  # no-op, as in Triton
@@ -210,7 +210,7 @@ def test_poll_mode_adds_changes_and_removes(tmp_path: Path) -> None:
 
         shutil.rmtree(tmp_path / "second")
         _wait(lambda: not engine.is_model_ready("second"))
-        with pytest.raises(UnavailableError):
+        with pytest.raises(NotFoundError):
             engine.infer("second", X4)
 
 

@@ -374,7 +374,7 @@ def test_explicit_load_of_a_bad_ensemble_raises_its_reason(tmp_path: Path) -> No
                 engine.load_model(model)
             assert EXPECTED_LOAD_ERRORS[model] in str(info.value)
             assert EXPECTED_LOAD_ERRORS[model] in _reason(engine, model)
-        with pytest.raises(UnavailableError, match="'ens_cycle' has no available versions"):
+        with pytest.raises(NotFoundError, match="'ens_cycle' has no available versions"):
             engine.infer("ens_cycle", {"IN": np.zeros(4, np.float32)})
 
 
