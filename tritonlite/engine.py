@@ -212,17 +212,29 @@ class InferenceEngine:
     def submit_stream(self, request: InferenceRequest) -> ResponseStream:
         """Queue a prepared core request whose responses are streamed (decoupled path, BLS too)."""
         stream = ResponseStream(request)
+        self.submit_with_callback(request, stream.push)
+        return stream
+
+    def submit_with_callback(
+        self, request: InferenceRequest, on_response: Callable[[InferResult | None, TritonLiteError | None, bool], None]
+    ) -> None:
+        """Queue a prepared core request; call ``on_response(result, error, final)`` for every response.
+
+        The callback runs on engine threads, once per response with the model's own final flag (a
+        final flag may come alone, with ``result=None``); an error always comes with ``final=True``,
+        including errors before the request reaches a model. This is the push form the C ABI and
+        the streaming doors need; :meth:`submit_stream` is this plus an iterator.
+        """
         try:
             mv = self._serving(request)
         except TritonLiteError as exc:
-            stream.push(None, exc, True)
-            return stream
-        request.sink = ResponseSink(_stream_completion(stream, request, mv.stats))
+            on_response(None, exc, True)
+            return
+        request.sink = ResponseSink(_stream_completion(on_response, request, mv.stats))
         try:
             mv.enqueue(request)
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
-        return stream
 
     def _serving(self, request: InferenceRequest) -> ModelVersion:
         if self._closed:
@@ -378,8 +390,10 @@ def build_request(
     )
 
 
-def _stream_completion(stream: ResponseStream, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
-    """The sink callback of a streamed request: per-response and per-request statistics, then the stream."""
+def _stream_completion(
+    deliver: Callable[[InferResult | None, TritonLiteError | None, bool], None], request: InferenceRequest, stats: ModelStats
+) -> Callable[..., None]:
+    """The sink callback of a streamed request: per-response and per-request statistics, then ``deliver``."""
     index = [0]
     first = [True]
     version = str(stats.version)
@@ -406,7 +420,7 @@ def _stream_completion(stream: ResponseStream, request: InferenceRequest, stats:
             if final:
                 infer_end = t.compute_infer_end or now
                 stats.record_success(t.queue_start, t.compute_start or now, t.compute_input_end or now, infer_end, now, now)
-        stream.push(result, error, final)
+        deliver(result, error, final)
 
     return done
 

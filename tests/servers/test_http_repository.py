@@ -68,6 +68,10 @@ def test_load_unload_and_unload_dependents(explicit: tuple[str, Any]) -> None:
     client.unload_model("ens_add_sub", unload_dependents=True)
     assert not client.is_model_ready("ens_add_sub") and not client.is_model_ready("add_sub_onnx")
     assert ("UNAVAILABLE", "unloaded") in _state(client, "ens_add_sub")
+    status, _, body = request(url, "GET", "/v2/models/ens_add_sub/ready")  # known but unloaded: 400, not 404
+    assert status == 400 and json.loads(body) == {"error": "Model version not ready"}
+    status, _, body = request(url, "POST", "/v2/models/ens_add_sub/infer", json.dumps({"inputs": []}))
+    assert status == 404 and "has no available versions" in json.loads(body)["error"]
     client.unload_model("never_loaded_model")  # a no-op, like Triton
     status, _, body = request(url, "POST", "/v2/repository/models/identity_py/unload",
                               json.dumps({"parameters": {"unload_dependents": "no"}}))

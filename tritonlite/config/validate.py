@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from tritonlite.config import messages as msg
-from tritonlite.config.normalize import is_ensemble
 from tritonlite.errors import InvalidArgumentError
 from tritonlite.protos.model_config_pb2 import (
     DataType,

@@ -155,7 +155,13 @@ class HttpApp:
                 if not ready:
                     model_info(self.engine, name, parse_version(version))
             except NotFoundError as exc:
-                return error_response(exc)
+                # a model the repository has loaded before (now unloaded or failed) is "not ready", not unknown
+                known = [e for e in self.engine.repository_index() if e["name"] == name and "state" in e]
+                if version:
+                    known = [e for e in known if e.get("version") == str(parse_version(version))]
+                if not known:
+                    return error_response(exc)
+                ready = False
             except TritonLiteError:
                 ready = False
             return _empty(200) if ready else json_error(400, "Model version not ready")

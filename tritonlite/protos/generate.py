@@ -17,10 +17,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # Generated in this order; the first owns the private pool, later ones import it from there.
-PROTOS: list[str] = ["model_config.proto"]
+PROTOS: list[str] = ["model_config.proto", "grpc_service.proto"]
 
 # Protos that also get a ``*_pb2_grpc.py`` (service stubs) from the grpc plugin.
-GRPC_PROTOS: set[str] = set()
+GRPC_PROTOS: set[str] = {"grpc_service.proto"}
 
 _DEFAULT_POOL = "_descriptor_pool.Default()"
 

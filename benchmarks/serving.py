@@ -1,0 +1,340 @@
+"""Serving benchmark: throughput and p50/p99 latency of HTTP JSON, HTTP binary and gRPC.
+
+    .venv/bin/python benchmarks/serving.py                       # tritonlite only
+    .venv/bin/python benchmarks/serving.py --tritonserver auto   # also real Triton (nvidia-pytriton's binary)
+
+Models: a Python identity model with 16 and with 4096 FP32 elements, and an ONNX add_sub (16 FP32 per
+input, batch 1). Concurrency 1 and 16. The load client is ``h2load`` (Debian ``nghttp2-client``,
+C, HTTP/1.1 keep-alive for HTTP and h2c with a pre-serialised length-prefixed message for gRPC), so the
+client is not the bottleneck. The server runs in its own process pinned to one core and h2load to
+another (``taskset``); every run is checked against the server's statistics (all requests succeeded).
+
+With ``--tritonserver`` the same repository is served by a real ``tritonserver`` binary (pinned to the same
+core) in the same run and the ratios tritonlite / Triton are printed. ``auto`` finds the binary of an
+``nvidia-pytriton`` install in ``--triton-venv`` (a separate venv; pytriton's pins clash with ours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+IDENTITY_PY = """
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        out = []
+        for r in requests:
+            x = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
+            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", x)]))
+        return out
+"""
+
+IDENTITY_CFG = """
+name: "{name}"
+backend: "python"
+max_batch_size: 0
+input [ {{ name: "INPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
+output [ {{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
+instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+"""
+
+ONNX_CFG = """
+name: "add_sub_onnx"
+platform: "onnxruntime_onnx"
+max_batch_size: 8
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 16 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 16 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 16 ] }, { name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 16 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
+parameters { key: "intra_op_thread_count" value: { string_value: "1" } }
+"""
+
+#: model -> (inputs {name: shape}, outputs)
+MODELS: dict[str, tuple[dict[str, list[int]], list[str]]] = {
+    "identity_16": ({"INPUT0": [16]}, ["OUTPUT0"]),
+    "identity_4096": ({"INPUT0": [4096]}, ["OUTPUT0"]),
+    "add_sub_onnx": ({"INPUT0": [1, 16], "INPUT1": [1, 16]}, ["OUTPUT0", "OUTPUT1"]),
+}
+
+
+def build_repository(root: Path, with_onnx: bool = True) -> Path:
+    for n in (16, 4096):
+        d = root / f"identity_{n}"
+        (d / "1").mkdir(parents=True, exist_ok=True)
+        (d / "config.pbtxt").write_text(textwrap.dedent(IDENTITY_CFG.format(name=f"identity_{n}", n=n)))
+        (d / "1" / "model.py").write_text(textwrap.dedent(IDENTITY_PY))
+    if with_onnx:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("build_onnx_models", ROOT / "examples" / "build_onnx_models.py")
+        mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        spec.loader.exec_module(mod)  # type: ignore[union-attr]
+        d = root / "add_sub_onnx"
+        mod.add_sub(d / "1" / "model.onnx")
+        (d / "config.pbtxt").write_text(textwrap.dedent(ONNX_CFG))
+    return root
+
+
+# ---- request bodies -------------------------------------------------------------------------------------
+def _arrays(model: str) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {name: rng.random(shape, dtype=np.float32) for name, shape in MODELS[model][0].items()}
+
+
+def http_json_body(model: str) -> bytes:
+    inputs = [{"name": k, "shape": list(v.shape), "datatype": "FP32", "data": v.reshape(-1).tolist()} for k, v in _arrays(model).items()]
+    outputs = [{"name": o, "parameters": {"binary_data": False}} for o in MODELS[model][1]]
+    return json.dumps({"inputs": inputs, "outputs": outputs}).encode()
+
+
+def http_binary_body(model: str) -> tuple[bytes, int]:
+    arrays = _arrays(model)
+    inputs = [{"name": k, "shape": list(v.shape), "datatype": "FP32", "parameters": {"binary_data_size": v.nbytes}} for k, v in arrays.items()]
+    outputs = [{"name": o, "parameters": {"binary_data": True}} for o in MODELS[model][1]]
+    header = json.dumps({"inputs": inputs, "outputs": outputs}).encode()
+    return header + b"".join(v.tobytes() for v in arrays.values()), len(header)
+
+
+def grpc_body(model: str) -> bytes:
+    """One length-prefixed gRPC message (what tritonclient.grpc sends for this request)."""
+    from tritonlite.protos import grpc_service_pb2 as pb
+
+    req = pb.ModelInferRequest(model_name=model)
+    for k, v in _arrays(model).items():
+        req.inputs.add(name=k, datatype="FP32", shape=v.shape)
+        req.raw_input_contents.append(v.tobytes())
+    for o in MODELS[model][1]:
+        req.outputs.add(name=o)
+    msg = req.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(msg)) + msg
+
+
+# ---- servers ----------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_tritonlite(repo: str, http_port: int, grpc_port: int) -> None:
+    """Child-process entry: one engine behind both doors until SIGTERM."""
+    from tritonlite import InferenceEngine
+    from tritonlite.grpc import GrpcServer
+    from tritonlite.http import HttpServer
+
+    stop = False
+
+    def on_term(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    with InferenceEngine(repo) as engine:
+        http = HttpServer(engine, "127.0.0.1", http_port).start()
+        grpc_server = GrpcServer(engine, "127.0.0.1", grpc_port).start()
+        print("READY", flush=True)
+        while not stop:
+            time.sleep(0.2)
+        grpc_server.stop(grace=1)
+        http.stop(1)
+
+
+def _wait_ready(http_port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/v2/health/ready", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not become ready")
+
+
+class Server:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str] | None, http_port: int, grpc_port: int) -> None:
+        self.name, self.http_port, self.grpc_port = name, http_port, grpc_port
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+        try:
+            _wait_ready(http_port, self.proc)
+        except Exception:
+            self.stop()
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise RuntimeError(f"{name} failed to start:\n{err[-3000:]}") from None
+
+    def success_count(self, model: str) -> tuple[int, int]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/v2/models/{model}/stats", timeout=10) as r:
+            stats = json.loads(r.read())["model_stats"][0]["inference_stats"]
+        return int(stats["success"]["count"]), int(stats["fail"]["count"])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_tritonlite(repo: Path, core: str) -> Server:
+    http_port, grpc_port = _free_port(), _free_port()
+    cmd = ["taskset", "-c", core, sys.executable, str(Path(__file__).resolve()), "--serve", str(repo), str(http_port), str(grpc_port)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return Server("tritonlite", cmd, env, http_port, grpc_port)
+
+
+def find_tritonserver(venv: Path) -> tuple[Path, dict[str, str]]:
+    """The tritonserver binary bundled with nvidia-pytriton, set up to run here: its bundled libraries on
+    LD_LIBRARY_PATH, the Python-version-matched backend stub in its python backend folder, the venv's
+    bin first on PATH."""
+    found = sorted(venv.glob("lib/python3*/site-packages/pytriton/tritonserver"))
+    if not found:
+        raise SystemExit(f"no pytriton install in {venv}: python3.11 -m venv {venv} && {venv}/bin/pip install nvidia-pytriton")
+    base = found[0]
+    pyver = base.parts[-4].removeprefix("python")
+    stub = base / "backends" / "python" / "triton_python_backend_stub"
+    if not stub.exists():
+        shutil.copy2(base / "python_backend_stubs" / pyver / "triton_python_backend_stub", stub)
+    libs = base.parent.parent / "nvidia_pytriton.libs"
+    env = dict(os.environ, LD_LIBRARY_PATH=f"{libs}:{os.environ.get('LD_LIBRARY_PATH', '')}", PATH=f"{venv / 'bin'}:{os.environ['PATH']}")
+    return base / "bin" / "tritonserver", env
+
+
+def start_triton(binary: Path, env: dict[str, str], repo: Path, core: str) -> Server:
+    http_port, grpc_port = _free_port(), _free_port()
+    backends = binary.parent.parent / "backends"
+    cmd = ["taskset", "-c", core, str(binary), f"--model-repository={repo}", f"--http-port={http_port}",
+           f"--grpc-port={grpc_port}", "--allow-metrics=false", f"--backend-directory={backends}", "--log-info=false"]
+    return Server("triton", cmd, env, http_port, grpc_port)
+
+
+# ---- load --------------------------------------------------------------------------------------------------
+def h2load(url: str, body: bytes, headers: list[str], concurrency: int, seconds: float, core: str, http1: bool) -> dict[str, float]:
+    """One closed-loop run; latency percentiles from h2load's per-request log."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "body"
+        data.write_bytes(body)
+        log = Path(tmp) / "log"
+        conns, streams = (concurrency, 1) if http1 else (1, concurrency)
+        cmd = ["taskset", "-c", core, "h2load", "-c", str(conns), "-m", str(streams), "-t", "1", "-D", f"{seconds:g}",
+               "--warm-up-time", "1", "-d", str(data), f"--log-file={log}"]
+        if http1:
+            cmd.append("--h1")
+        for h in headers:
+            cmd += ["-H", h]
+        cmd.append(url)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"h2load failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+        rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
+    # requests still in flight when the duration ends are logged without a status: not counted
+    done_rows = [r for r in rows if r[1] == "200"]
+    lat = np.array([int(r[2]) for r in done_rows], dtype=np.float64) / 1000.0  # ms
+    done = next((line for line in out.stdout.splitlines() if line.startswith("finished in")), "")
+    rps = float(done.split(",")[1].split()[0]) if done else len(done_rows) / seconds
+    bad = [r for r in rows if r[1] not in ("200", "-1", "0")]
+    return {"rps": rps, "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "n": len(done_rows),
+            "ok": not bad and len(done_rows) > 0}
+
+
+def run_suite(server: Server, models: list[str], concurrencies: list[int], seconds: float, client_core: str) -> list[dict[str, Any]]:
+    results = []
+    for model in models:
+        bin_body, ihcl = http_binary_body(model)
+        cases = [
+            ("http-json", f"http://127.0.0.1:{server.http_port}/v2/models/{model}/infer", http_json_body(model), [], True),
+            ("http-binary", f"http://127.0.0.1:{server.http_port}/v2/models/{model}/infer", bin_body,
+             [f"Inference-Header-Content-Length: {ihcl}"], True),
+            ("grpc", f"http://127.0.0.1:{server.grpc_port}/inference.GRPCInferenceService/ModelInfer", grpc_body(model),
+             ["content-type: application/grpc", "te: trailers"], False),
+        ]
+        for proto, url, body, headers, http1 in cases:
+            for conc in concurrencies:
+                before = server.success_count(model)
+                r = h2load(url, body, headers, conc, seconds, client_core, http1)
+                after = server.success_count(model)
+                # requests still in flight when h2load stops are reset by it and cancelled (failures <= concurrency)
+                r["verified"] = r["ok"] and after[1] - before[1] <= conc and after[0] - before[0] >= r["n"]
+                r["check"] = f"(logged {r['n']} ok, server counted {after[0] - before[0]} successes, {after[1] - before[1]} failures)"
+                r.update(server=server.name, model=model, protocol=proto, concurrency=conc)
+                results.append(r)
+                print(f"  {server.name:10s} {model:14s} {proto:11s} c={conc:<3d} {r['rps']:9.0f} req/s  "
+                      f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {'ok' if r['verified'] else 'UNVERIFIED ' + r['check']}", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per case (after 1 s warm-up)")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--server-core", default="0")
+    p.add_argument("--client-core", default="1")
+    p.add_argument("--tritonserver", default=None, help="path to a tritonserver binary, or 'auto' (nvidia-pytriton)")
+    p.add_argument("--triton-venv", default="/tmp/tritonvenv", type=Path)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--serve", nargs=3, metavar=("REPO", "HTTP_PORT", "GRPC_PORT"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.serve:
+        serve_tritonlite(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        return 0
+    if shutil.which("h2load") is None:
+        raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
+    with tempfile.TemporaryDirectory(prefix="tl-serving-") as tmp:
+        repo = build_repository(Path(tmp) / "models")
+        print(f"server on core {args.server_core}, h2load on core {args.client_core}, {args.seconds:g} s per case")
+        results: list[dict[str, Any]] = []
+        server = start_tritonlite(repo, args.server_core)
+        try:
+            results += run_suite(server, args.models, args.concurrency, args.seconds, args.client_core)
+        finally:
+            server.stop()
+        if args.tritonserver:
+            binary, env = (find_tritonserver(args.triton_venv) if args.tritonserver == "auto"
+                           else (Path(args.tritonserver), dict(os.environ)))
+            # pytriton's tritonserver ships the Python backend only: Triton serves the Python models
+            triton_repo = build_repository(Path(tmp) / "triton_models", with_onnx=False)
+            triton = start_triton(binary, env, triton_repo, args.server_core)
+            try:
+                python_models = [m for m in args.models if m.startswith("identity")]
+                results += run_suite(triton, python_models, args.concurrency, args.seconds, args.client_core)
+            finally:
+                triton.stop()
+            print("\nratios tritonlite / Triton (throughput: higher is better; p50: lower is better)")
+            for r in results:
+                if r["server"] != "tritonlite":
+                    continue
+                t = next((x for x in results if x["server"] == "triton" and all(x[k] == r[k] for k in ("model", "protocol", "concurrency"))), None)
+                if t:
+                    print(f"  {r['model']:14s} {r['protocol']:11s} c={r['concurrency']:<3d} throughput {r['rps'] / t['rps']:.2f}x  "
+                          f"p50 {r['p50'] / t['p50']:.2f}x")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""``ModelStreamInfer`` (SPEC §3.3): one bidirectional call carrying any number of requests.
+
+A reader thread turns each incoming message into a core request and queues it on its model; the
+engine's instance threads report every response back here, and the call's handler thread writes them.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import Any, Callable, Iterator
+
+from tritonlite.engine import InferenceEngine, _stream_completion
+from tritonlite.errors import InvalidArgumentError, TritonLiteError
+from tritonlite.grpc.codec import (
+    FINAL_KEY,
+    DecodedRequest,
+    Malformed,
+    decode_infer_request,
+    encode_infer_response,
+    error_message,
+    error_stream_response,
+)
+from tritonlite.protocol.models import ModelInfo
+from tritonlite.protocol.shm import SharedMemoryRegistry
+from tritonlite.protos import grpc_service_pb2 as pb
+from tritonlite.request import InferenceRequest, InferResult, ResponseSink
+
+
+class _Entry:
+    """One request read from a stream; non-decoupled entries also hold their place in the write order."""
+
+    __slots__ = ("decoded", "decoupled", "before_inference", "response", "ready")
+
+    def __init__(self, decoded: DecodedRequest | None, decoupled: bool) -> None:
+        self.decoded = decoded
+        self.decoupled = decoupled
+        self.before_inference = False  # failed validation: answered like Triton's pre-inference errors
+        self.response: Any = None
+        self.ready = False
+
+
+class _Forwarder:
+    """The ``push`` end the engine's stream completion calls (from instance threads) per response."""
+
+    __slots__ = ("callback", "entry")
+
+    def __init__(self, callback: Callable[..., None], entry: _Entry) -> None:
+        self.callback, self.entry = callback, entry
+
+    def push(self, result: InferResult | None, error: TritonLiteError | None, final: bool) -> None:
+        self.callback(self.entry, result, error, final)
+
+
+class StreamSession:
+    """One ``ModelStreamInfer`` call (SPEC §3.3).
+
+    Each incoming message is an independent request. Responses of non-decoupled models are written
+    in request order; those of decoupled models as they come. Every response carries
+    ``triton_final_response``; a bare FINAL flag is sent as an empty response only when the request
+    asked with ``triton_enable_empty_final_response``. Errors are responses with ``error_message``
+    (or, with ``triton_grpc_error: true`` metadata, end the call with their status). When the call ends
+    early (client cancel, deadline, error mode) every request still in flight is cancelled.
+    A reader thread submits requests; the handler thread writes what :meth:`responses` yields.
+    """
+
+    def __init__(
+        self,
+        engine: InferenceEngine,
+        shm: SharedMemoryRegistry,
+        info: Callable[[str], Callable[[str], ModelInfo]],
+        grpc_error_mode: bool,
+    ) -> None:
+        self.engine = engine
+        self.shm = shm
+        self.info = info
+        self.grpc_error_mode = grpc_error_mode
+        self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.order: deque[_Entry] = deque()
+        self.inflight: set[InferenceRequest] = set()
+        self.pending = 0
+        self.reading = True
+        self.closed = False
+
+    def responses(self) -> Iterator[Any]:
+        while True:
+            item = self.out.get()
+            if item is None:
+                return
+            yield item
+            if isinstance(item, BaseException):
+                return
+
+    def close(self) -> None:
+        """The call ended: cancel what is still running and release the writer."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            inflight, self.inflight = list(self.inflight), set()
+        for request in inflight:
+            request.cancel()
+        self.out.put(None)
+
+    def read(self, request_iterator: Iterator[Any]) -> None:
+        try:
+            for message in request_iterator:
+                if self.closed:
+                    break
+                self._submit(message)
+        except Exception:  # the call was cancelled or broke: close() does the rest
+            pass
+        finally:
+            with self.lock:
+                self.reading = False
+                self._maybe_done()
+
+    def _submit(self, message: Any) -> None:
+        if type(message) is Malformed:
+            self._answer_early(InvalidArgumentError(message.message), None)
+            return
+        try:
+            decoded = decode_infer_request(message, self.shm)
+            mv = self.engine._serving(decoded.request)
+        except TritonLiteError as exc:
+            self._answer_early(exc, message)
+            return
+        request = decoded.request
+        entry = _Entry(decoded, bool(mv.decoupled))
+        with self.lock:
+            if self.closed:
+                return
+            if not entry.decoupled:
+                self.order.append(entry)
+            self.pending += 1
+            self.inflight.add(request)
+        request.sink = ResponseSink(_stream_completion(_Forwarder(self._on_response, entry).push, request, mv.stats))
+        try:
+            mv.enqueue(request)
+        except TritonLiteError as exc:
+            entry.before_inference = True
+            request.sink.fail(exc, "OTHER")
+
+    def _answer_early(self, exc: TritonLiteError, message: Any) -> None:
+        """An error before the request reached a model: only the request id travels back."""
+        if self.grpc_error_mode:
+            self._put(exc)
+            return
+        entry = _Entry(None, False)
+        entry.response = error_stream_response(exc.message, message, None)
+        entry.ready = True
+        with self.lock:
+            self.order.append(entry)
+            self._flush()
+
+    def _on_response(self, entry: _Entry, result: InferResult | None, error: TritonLiteError | None, final: bool) -> None:
+        if self.closed:
+            return
+        decoded = entry.decoded
+        assert decoded is not None
+        response = None
+        if error is None and result is not None:
+            try:
+                response = pb.ModelStreamInferResponse()
+                encode_infer_response(result, decoded, self.info(decoded.request.model_name), self.shm, out=response.infer_response)
+                response.infer_response.parameters[FINAL_KEY].bool_param = final
+            except Exception as exc:  # an output that cannot be encoded fails this response only
+                error = exc if isinstance(exc, TritonLiteError) else InvalidArgumentError(error_message(exc))
+        if error is not None:
+            if self.grpc_error_mode:
+                self._put(error)
+            else:
+                response = error_stream_response(error.message, decoded, None if entry.before_inference else final)
+        elif result is None and final and entry.decoupled and decoded.enable_empty_final:
+            response = pb.ModelStreamInferResponse()
+            ir = response.infer_response
+            ir.id, ir.model_name, ir.model_version = decoded.request.id, decoded.request.model_name, decoded.version_text
+            ir.parameters[FINAL_KEY].bool_param = True
+        with self.lock:
+            if response is not None:
+                if entry.decoupled:
+                    self._put(response)
+                else:
+                    entry.response = response
+            if final:
+                entry.ready = True
+                self.pending -= 1
+                self.inflight.discard(decoded.request)
+                if not entry.decoupled:
+                    self._flush()
+                self._maybe_done()
+
+    def _flush(self) -> None:  # with the lock held
+        order = self.order
+        while order and order[0].ready:
+            entry = order.popleft()
+            if entry.response is not None:
+                self._put(entry.response)
+
+    def _put(self, item: Any) -> None:
+        if not self.closed:
+            self.out.put(item)
+
+    def _maybe_done(self) -> None:  # with the lock held
+        if not self.reading and self.pending == 0 and not self.order:
+            self._put(None)
+
+
+__all__ = ["StreamSession"]
