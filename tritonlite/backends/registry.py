@@ -16,6 +16,10 @@ from tritonlite.errors import InvalidArgumentError, UnavailableError
 BUILTIN_BACKENDS: dict[str, str] = {
     "onnxruntime": "tritonlite.backends.onnxruntime:OnnxRuntimeBackend",
     "python": "tritonlite.backends.python:PythonBackend",
+    "pytorch": "tritonlite.backends.pytorch:PyTorchBackend",
+    "openvino": "tritonlite.backends.openvino:OpenVINOBackend",
+    "fil": "tritonlite.backends.fil:FILBackend",
+    "tensorrt": "tritonlite.backends.tensorrt:TensorRTBackend",
     "ensemble": "tritonlite.backends.ensemble:EnsembleBackend",
 }
 
