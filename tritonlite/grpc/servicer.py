@@ -26,6 +26,7 @@ from tritonlite.errors import (
 )
 from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_response, param_value
 from tritonlite.grpc.stream import StreamSession
+from tritonlite.protocol import server_metadata
 from tritonlite.protocol.models import ModelInfo, model_info
 from tritonlite.protocol.settings import settings_for
 from tritonlite.protocol.shm import registry_for
@@ -37,22 +38,6 @@ _log = logging.getLogger("tritonlite.grpc")
 SERVICE = "inference.GRPCInferenceService"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
-#: what Triton's server metadata lists (core ``server.cc``), in its order
-EXTENSIONS = (
-    "classification",
-    "sequence",
-    "model_repository",
-    "model_repository(unload_dependents)",
-    "schedule_policy",
-    "model_configuration",
-    "system_shared_memory",
-    "cuda_shared_memory",
-    "binary_tensor_data",
-    "parameters",
-    "statistics",
-    "trace",
-    "logging",
-)
 
 SHM_DISABLED = "Client shared memory is disabled. Start the server with '--allow-client-shm=true' to enable."
 DECOUPLED_UNARY = "ModelInfer RPC doesn't support models with decoupled transaction policy"
@@ -167,9 +152,8 @@ class InferenceServicer:
 
     @_unary
     def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
-        meta = self.engine.server_metadata()
-        extensions = list(EXTENSIONS) + [e for e in meta.get("extensions", ()) if e not in EXTENSIONS]
-        return pb.ServerMetadataResponse(name=meta["name"], version=meta["version"], extensions=extensions)
+        meta = server_metadata(self.engine)
+        return pb.ServerMetadataResponse(name=meta["name"], version=meta["version"], extensions=meta["extensions"])
 
     @_unary
     def ModelMetadata(self, request: pb.ModelMetadataRequest, context: Any) -> pb.ModelMetadataResponse:
@@ -398,4 +382,4 @@ class InferenceServicer:
         return resp
 
 
-__all__ = ["InferenceServicer", "Malformed", "EXTENSIONS", "SERVICE", "HEALTH_SERVICE", "status_code"]
+__all__ = ["InferenceServicer", "Malformed", "SERVICE", "HEALTH_SERVICE", "status_code"]
