@@ -8,6 +8,7 @@ maps named numpy arrays to named numpy arrays.
 
 from __future__ import annotations
 
+import abc
 import time
 from typing import Mapping, Sequence
 
@@ -17,7 +18,7 @@ from tritonlite.errors import InternalError
 from tritonlite.request import InferenceRequest, InferResult
 
 
-class FrameworkInstance:
+class FrameworkInstance(abc.ABC):
     """Base class of framework backend instances; subclasses implement :meth:`run`."""
 
     def __init__(self, config: object) -> None:
@@ -26,8 +27,9 @@ class FrameworkInstance:
             o.name: tuple(int(d) for d in o.dims) for o in config.output if o.HasField("reshape")  # type: ignore[attr-defined]
         }
 
+    @abc.abstractmethod
     def run(self, feeds: Mapping[str, np.ndarray], output_names: Sequence[str]) -> Mapping[str, np.ndarray]:
-        raise NotImplementedError
+        """Run the framework on named arrays; return the named outputs asked for."""
 
     def close(self) -> None:
         """Release framework resources; the default has none."""
