@@ -236,6 +236,13 @@ class InferenceEngine:
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
 
+    def loaded_version(self, name: str, version: str | int = "") -> ModelVersion:
+        """The READY version a request for ``version`` would run on (doors cache per-version facts on it).
+
+        Raises Triton's lookup errors (NOT_FOUND / UNAVAILABLE) like :meth:`infer` would.
+        """
+        return self._manager.get(name, parse_version(version))
+
     def _serving(self, request: InferenceRequest) -> ModelVersion:
         if self._closed:
             raise UnavailableError("the inference engine is closed")

@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import Any, Callable, Iterator
 
-from tritonlite.engine import InferenceEngine, _stream_completion
+from tritonlite.engine import InferenceEngine
 from tritonlite.errors import InvalidArgumentError, TritonLiteError
 from tritonlite.grpc.codec import (
     FINAL_KEY,
@@ -25,18 +25,17 @@ from tritonlite.grpc.codec import (
 from tritonlite.protocol.models import ModelInfo
 from tritonlite.protocol.shm import SharedMemoryRegistry
 from tritonlite.protos import grpc_service_pb2 as pb
-from tritonlite.request import InferenceRequest, InferResult, ResponseSink
+from tritonlite.request import InferenceRequest, InferResult
 
 
 class _Entry:
     """One request read from a stream; non-decoupled entries also hold their place in the write order."""
 
-    __slots__ = ("decoded", "decoupled", "before_inference", "response", "ready")
+    __slots__ = ("decoded", "decoupled", "response", "ready")
 
     def __init__(self, decoded: DecodedRequest | None, decoupled: bool) -> None:
         self.decoded = decoded
         self.decoupled = decoupled
-        self.before_inference = False  # failed validation: answered like Triton's pre-inference errors
         self.response: Any = None
         self.ready = False
 
@@ -123,12 +122,12 @@ class StreamSession:
             return
         try:
             decoded = decode_infer_request(message, self.shm)
-            mv = self.engine._serving(decoded.request)
+            decoupled = self.info(decoded.request.model_name)(decoded.request.model_version).decoupled
         except TritonLiteError as exc:
             self._answer_early(exc, message)
             return
         request = decoded.request
-        entry = _Entry(decoded, bool(mv.decoupled))
+        entry = _Entry(decoded, decoupled)
         with self.lock:
             if self.closed:
                 return
@@ -136,12 +135,7 @@ class StreamSession:
                 self.order.append(entry)
             self.pending += 1
             self.inflight.add(request)
-        request.sink = ResponseSink(_stream_completion(_Forwarder(self._on_response, entry).push, request, mv.stats))
-        try:
-            mv.enqueue(request)
-        except TritonLiteError as exc:
-            entry.before_inference = True
-            request.sink.fail(exc, "OTHER")
+        self.engine.submit_with_callback(request, _Forwarder(self._on_response, entry).push)
 
     def _answer_early(self, exc: TritonLiteError, message: Any) -> None:
         """An error before the request reached a model: only the request id travels back."""
@@ -172,7 +166,9 @@ class StreamSession:
             if self.grpc_error_mode:
                 self._put(error)
             else:
-                response = error_stream_response(error.message, decoded, None if entry.before_inference else final)
+                # a request that failed validation never reached a queue: answered like Triton's pre-inference errors
+                before = decoded.request.times.queue_start == 0
+                response = error_stream_response(error.message, decoded, None if before else final)
         elif result is None and final and entry.decoupled and decoded.enable_empty_final:
             response = pb.ModelStreamInferResponse()
             ir = response.infer_response
