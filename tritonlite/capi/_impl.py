@@ -22,7 +22,7 @@ import collections
 import json
 import math
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -312,35 +312,19 @@ class _Api:
         struct = ffi.new("struct TRITONLITE_Response*")
         array = ffi.new("tl_output[]", n) if n else ffi.NULL
         keep: list[Any] = [array]
-        declared: dict[str, DataType] | None = None
         set_output = lib.tl_set_output
-        i = 0
-        for name, value in outputs.items():
-            code = _FAST_OUT.get(getattr(value, "dtype", None))
-            if code is not None and code != _UINT16 and value.flags.c_contiguous:
-                shape, buf = value.shape, value
-            else:
-                hint = None
-                if code == _UINT16:
-                    if declared is None:
-                        declared = _declared_outputs(engine, result)
-                    hint = declared.get(name)
-                dt, shape, buf = raw_from_array(value, hint)
-                code = int(dt)
+        for i, (name, code, shape, buf) in enumerate(encoded_outputs(engine, result)):
             data = ffi.from_buffer(buf)
             cshape = self.cshape(shape)
             keep.append(data)
             keep.append(cshape)
             set_output(array, i, self.cstring(name), code, cshape, len(shape), data, len(data))
-            i += 1
-        version = result.model_version
         if result.id:
             cid = ffi.new("char[]", result.id.encode("utf-8"))
             keep.append(cid)
         else:
             cid = self.empty
-        v = int(version) if isinstance(version, int) or str(version).isdigit() else -1
-        lib.tl_set_response(struct, array, n, self.cstring(result.model_name or ""), v, cid)
+        lib.tl_set_response(struct, array, n, self.cstring(result.model_name or ""), version_number(result.model_version), cid)
         handle = ffi.cast("TRITONLITE_Response*", struct)
         self.objects[handle] = (_Response(struct, keep), struct)
         return handle
@@ -522,6 +506,32 @@ class _Api:
     # ---- responses (reading them is C: TRITONLITE_ResponseOutput* / Model / Id) ---------------------------
     def ResponseDelete(self, response_p: Any) -> None:
         self.lookup(response_p, _Response, "response", pop=True)
+
+
+def encoded_outputs(engine: Any, result: InferResult) -> Iterator[tuple[str, int, tuple[int, ...], Any]]:
+    """(name, Triton type number, shape, C-contiguous little-endian buffer) per output, for the C and Java doors.
+
+    Contiguous fixed-size arrays pass through without a copy; uint16 may really be BF16 (the config says);
+    BYTES are serialised.
+    """
+    declared: dict[str, DataType] | None = None
+    for name, value in result.outputs.items():
+        code = _FAST_OUT.get(getattr(value, "dtype", None))
+        if code is not None and code != _UINT16 and value.flags.c_contiguous:
+            yield name, code, value.shape, value
+            continue
+        hint = None
+        if code == _UINT16:
+            if declared is None:
+                declared = _declared_outputs(engine, result)
+            hint = declared.get(name)
+        dt, shape, buf = raw_from_array(value, hint)
+        yield name, int(dt), shape, buf
+
+
+def version_number(version: Any) -> int:
+    """A result's model version as the C and Java APIs carry it (-1 when unknown)."""
+    return int(version) if isinstance(version, int) or str(version).isdigit() else -1
 
 
 def _declared_outputs(engine: Any, result: InferResult) -> dict[str, DataType]:

@@ -29,20 +29,17 @@ from jpype import JImplements, JOverride
 
 from tritonlite import __version__
 from tritonlite.capi._impl import (
-    _FAST_OUT,
     _IN_DTYPES,
-    _UINT16,
-    _declared_outputs,
     array_from_raw,
     decoupled_hint,
+    encoded_outputs,
     error_code_and_message,
     parse_engine_options,
     parse_parameters,
     parse_version,
-    raw_from_array,
     submit_with_callback,
+    version_number,
 )
-from tritonlite.datatypes import DataType
 from tritonlite.engine import InferenceEngine
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnavailableError
 from tritonlite.request import InferenceRequest, InferResult
@@ -179,20 +176,7 @@ def arena_response(arena: memoryview, engine: InferenceEngine, result: InferResu
     """
     bufs = []
     sig: list[Any] = [result.model_name, result.model_version]
-    declared: dict[str, DataType] | None = None
-    for name, value in result.outputs.items():
-        code = _FAST_OUT.get(getattr(value, "dtype", None))
-        if code is not None and code != _UINT16:
-            buf = value
-        else:
-            hint = None
-            if code == _UINT16:
-                if declared is None:
-                    declared = _declared_outputs(engine, result)
-                hint = declared.get(name)
-            dt, _, buf = raw_from_array(value, hint)
-            code = int(dt)
-        shape = value.shape if isinstance(value, np.ndarray) else np.shape(value)
+    for name, code, shape, buf in encoded_outputs(engine, result):
         sig.append((name, code, shape, len(buf) if isinstance(buf, bytes) else buf.nbytes))
         bufs.append(buf)
     key = tuple(sig)
@@ -218,7 +202,7 @@ def _pack_header(result: InferResult, outputs: tuple[Any, ...]) -> tuple[bytes, 
     rid = result.id.encode() if result.id else b""
     version = result.model_version
     fmt = f"<iqi{len(model)}si{len(rid)}s"
-    values: list[Any] = [len(outputs), int(version) if isinstance(version, int) or str(version).isdigit() else -1, len(model), model, len(rid), rid]
+    values: list[Any] = [len(outputs), version_number(version), len(model), model, len(rid), rid]
     slots = []
     for name, code, shape, nbytes in outputs:
         raw = name.encode()
@@ -249,19 +233,12 @@ def java_result(engine: InferenceEngine, result: InferResult) -> Any:
     """An ``org.tritonlite.InferResult`` over the outputs' memory."""
     J = _J.load()
     names, types, shapes, buffers = [], [], [], []
-    declared: dict[str, DataType] | None = None
-    for name, arr in result.outputs.items():
-        hint = None
-        if getattr(arr, "dtype", None) is not None and arr.dtype == np.uint16:
-            if declared is None:
-                declared = _declared_outputs(engine, result)
-            hint = declared.get(name)
-        dt, shape, buf = raw_from_array(arr, hint)
+    for name, code, shape, buf in encoded_outputs(engine, result):
         names.append(name)
-        types.append(int(dt))
+        types.append(code)
         shapes.append(J.LongArray(list(shape)))
         buffers.append(_direct_buffer(buf))
-    version = int(result.model_version) if str(result.model_version).isdigit() else -1
+    version = version_number(result.model_version)
     return J.InferResult(
         result.model_name or "", jpype.JLong(version), result.id or "", J.StringArray(names), J.IntArray(types), J.LongArray2(shapes), J.BufferArray(buffers)
     )
