@@ -8,7 +8,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SHARED = ROOT.parent / "shared"
+SHARED = ROOT.parent / "shared"  # the optional real-world config corpus beside a development checkout
+CONFIG_DATA = ROOT / "tests" / "config" / "data"  # our own config files, one per parser feature
+
+
+def shared_config_params() -> list:  # type: ignore[type-arg]
+    """The 48 real-world configs of ../shared/configs as pytest params, or one skipped param when absent.
+
+    They are an optional extra corpus: a user's clone has nothing beside it, and the features they exercise
+    are covered by the files in ``CONFIG_DATA``."""
+    import pytest
+
+    files = sorted((SHARED / "configs").glob("*.pbtxt"))
+    if not files:
+        reason = f"optional real-world config corpus not present at {SHARED / 'configs'}"
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="shared-corpus-absent")]
+    return [pytest.param(f, id=f.name[:70]) for f in files]
 
 
 def _load_builders():  # type: ignore[no-untyped-def]

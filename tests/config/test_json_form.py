@@ -17,8 +17,10 @@ from tritonlite.config import (
     parse_pbtxt,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG_FILES = sorted((REPO.parent / "shared" / "configs").glob("*.pbtxt"))
+from model_repos import CONFIG_DATA, shared_config_params
+
+#: our own configs (always there) plus the optional real-world corpus (skipped when absent)
+CONFIG_FILES = [pytest.param(p, id=p.name) for p in sorted(CONFIG_DATA.glob("*.pbtxt"))] + shared_config_params()
 
 ADD_SUB_PBTXT = """
 backend: "python"
@@ -54,7 +56,7 @@ def test_add_sub_example_exact() -> None:
     assert config_to_json(cfg) == ADD_SUB_JSON
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name[:70])
+@pytest.mark.parametrize("path", CONFIG_FILES)
 def test_round_trip(path: Path) -> None:
     cfg = load_config_file(path)
     for _ in range(2):  # raw, then normalised
@@ -79,7 +81,7 @@ def _strings_that_look_like_ints(value: Any, path: str = "") -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: p.name[:70])
+@pytest.mark.parametrize("path", CONFIG_FILES)
 def test_no_int64_left_as_string(path: Path) -> None:
     cfg = load_config_file(path)
     normalize(cfg, model_name=cfg.name or "model")
