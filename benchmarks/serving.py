@@ -49,6 +49,20 @@ class TritonPythonModel:
         return out
 """
 
+ADD_SUB_PY = """
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        out = []
+        for r in requests:
+            a = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
+            b = pb_utils.get_input_tensor_by_name(r, "INPUT1").as_numpy()
+            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", a + b), pb_utils.Tensor("OUTPUT1", a - b)]))
+        return out
+"""
+
 IDENTITY_CFG = """
 name: "{name}"
 backend: "python"
@@ -56,6 +70,25 @@ max_batch_size: 0
 input [ {{ name: "INPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
 output [ {{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
 instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+"""
+
+IDENTITY_BATCHED_CFG = """
+name: "{name}"
+backend: "python"
+max_batch_size: 16
+input [ {{ name: "INPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
+output [ {{ name: "OUTPUT0" data_type: TYPE_FP32 dims: [ {n} ] }} ]
+dynamic_batching {{ }}
+instance_group [ {{ kind: KIND_CPU count: 1 }} ]
+"""
+
+ADD_SUB_CFG = """
+name: "add_sub"
+backend: "python"
+max_batch_size: 0
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 16 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 16 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 16 ] }, { name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 16 ] } ]
+instance_group [ { kind: KIND_CPU count: 1 } ]
 """
 
 ONNX_CFG = """
@@ -68,20 +101,40 @@ instance_group [ { kind: KIND_CPU count: 1 } ]
 parameters { key: "intra_op_thread_count" value: { string_value: "1" } }
 """
 
-#: model -> (inputs {name: shape}, outputs)
+#: model -> (inputs {name: shape}, outputs). identity_16 batches dynamically (requests of batch 1);
+#: add_sub_onnx runs on tritonlite only (pytriton's tritonserver ships the Python backend alone).
 MODELS: dict[str, tuple[dict[str, list[int]], list[str]]] = {
-    "identity_16": ({"INPUT0": [16]}, ["OUTPUT0"]),
+    "identity_16": ({"INPUT0": [1, 16]}, ["OUTPUT0"]),
     "identity_4096": ({"INPUT0": [4096]}, ["OUTPUT0"]),
+    "add_sub": ({"INPUT0": [16], "INPUT1": [16]}, ["OUTPUT0", "OUTPUT1"]),
     "add_sub_onnx": ({"INPUT0": [1, 16], "INPUT1": [1, 16]}, ["OUTPUT0", "OUTPUT1"]),
 }
+PROTOCOLS = ("http-json", "http-binary", "grpc")
+
+#: the rows issue 10 sets targets on: (model, protocol, concurrency)
+ISSUE_ROWS: list[tuple[str, str, int]] = [
+    ("identity_16", "http-json", 16),
+    ("identity_16", "http-binary", 16),
+    ("identity_16", "grpc", 16),
+    ("identity_4096", "http-json", 16),
+    ("identity_4096", "grpc", 16),
+    ("add_sub", "http-binary", 1),
+    ("add_sub", "grpc", 1),
+    ("identity_16", "http-binary", 1),
+    ("identity_16", "grpc", 1),
+]
 
 
 def build_repository(root: Path, with_onnx: bool = True) -> Path:
-    for n in (16, 4096):
-        d = root / f"identity_{n}"
+    for name, cfg, n in (("identity_16", IDENTITY_BATCHED_CFG, 16), ("identity_4096", IDENTITY_CFG, 4096)):
+        d = root / name
         (d / "1").mkdir(parents=True, exist_ok=True)
-        (d / "config.pbtxt").write_text(textwrap.dedent(IDENTITY_CFG.format(name=f"identity_{n}", n=n)))
+        (d / "config.pbtxt").write_text(textwrap.dedent(cfg.format(name=name, n=n)))
         (d / "1" / "model.py").write_text(textwrap.dedent(IDENTITY_PY))
+    d = root / "add_sub"
+    (d / "1").mkdir(parents=True, exist_ok=True)
+    (d / "config.pbtxt").write_text(textwrap.dedent(ADD_SUB_CFG))
+    (d / "1" / "model.py").write_text(textwrap.dedent(ADD_SUB_PY))
     if with_onnx:
         import importlib.util
 
@@ -260,37 +313,55 @@ def h2load(url: str, body: bytes, headers: list[str], concurrency: int, seconds:
             "ok": not bad and len(done_rows) > 0}
 
 
-def run_suite(server: Server, models: list[str], concurrencies: list[int], seconds: float, client_core: str) -> list[dict[str, Any]]:
-    results = []
-    for model in models:
-        bin_body, ihcl = http_binary_body(model)
-        cases = [
-            ("http-json", f"http://127.0.0.1:{server.http_port}/v2/models/{model}/infer", http_json_body(model), [], True),
-            ("http-binary", f"http://127.0.0.1:{server.http_port}/v2/models/{model}/infer", bin_body,
-             [f"Inference-Header-Content-Length: {ihcl}"], True),
-            ("grpc", f"http://127.0.0.1:{server.grpc_port}/inference.GRPCInferenceService/ModelInfer", grpc_body(model),
-             ["content-type: application/grpc", "te: trailers"], False),
-        ]
-        for proto, url, body, headers, http1 in cases:
-            for conc in concurrencies:
-                before = server.success_count(model)
-                r = h2load(url, body, headers, conc, seconds, client_core, http1)
-                after = server.success_count(model)
-                # requests still in flight when h2load stops are reset by it and cancelled (failures <= concurrency)
-                r["verified"] = r["ok"] and after[1] - before[1] <= conc and after[0] - before[0] >= r["n"]
-                r["check"] = f"(logged {r['n']} ok, server counted {after[0] - before[0]} successes, {after[1] - before[1]} failures)"
-                r.update(server=server.name, model=model, protocol=proto, concurrency=conc)
-                results.append(r)
-                print(f"  {server.name:10s} {model:14s} {proto:11s} c={conc:<3d} {r['rps']:9.0f} req/s  "
-                      f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {'ok' if r['verified'] else 'UNVERIFIED ' + r['check']}", flush=True)
-    return results
+def _case(server: Server, model: str, proto: str) -> tuple[str, bytes, list[str], bool]:
+    """(url, body, headers, http1) of one (model, protocol) case against ``server``."""
+    if proto == "grpc":
+        return (f"http://127.0.0.1:{server.grpc_port}/inference.GRPCInferenceService/ModelInfer", grpc_body(model),
+                ["content-type: application/grpc", "te: trailers"], False)
+    url = f"http://127.0.0.1:{server.http_port}/v2/models/{model}/infer"
+    if proto == "http-json":
+        return url, http_json_body(model), [], True
+    body, ihcl = http_binary_body(model)
+    return url, body, [f"Inference-Header-Content-Length: {ihcl}"], True
+
+
+def run_row(server: Server, model: str, proto: str, conc: int, seconds: float, client_core: str) -> dict[str, Any]:
+    """One measured case, checked against the server's own statistics."""
+    url, body, headers, http1 = _case(server, model, proto)
+    before = server.success_count(model)
+    r = h2load(url, body, headers, conc, seconds, client_core, http1)
+    after = server.success_count(model)
+    # requests still in flight when h2load stops are reset by it and cancelled (failures <= concurrency)
+    r["verified"] = r["ok"] and after[1] - before[1] <= conc and after[0] - before[0] >= r["n"]
+    r["check"] = f"(logged {r['n']} ok, server counted {after[0] - before[0]} successes, {after[1] - before[1]} failures)"
+    r.update(server=server.name, model=model, protocol=proto, concurrency=conc)
+    print(f"  {server.name:10s} {model:14s} {proto:11s} c={conc:<3d} {r['rps']:9.0f} req/s  "
+          f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  {'ok' if r['verified'] else 'UNVERIFIED ' + r['check']}", flush=True)
+    return r
+
+
+def print_ratios(results: list[dict[str, Any]]) -> None:
+    print("\nratios tritonlite / Triton (throughput: higher is better; p50: lower is better)")
+    for r in results:
+        if r["server"] != "tritonlite":
+            continue
+        same = [x for x in results if x["server"] == "triton" and all(x[k] == r[k] for k in ("model", "protocol", "concurrency", "round"))]
+        if same:
+            t = same[0]
+            r["throughput_ratio"], r["p50_ratio"] = r["rps"] / t["rps"], r["p50"] / t["p50"]
+            print(f"  {r['model']:14s} {r['protocol']:11s} c={r['concurrency']:<3d} {r['rps']:9.0f} vs {t['rps']:9.0f} req/s  "
+                  f"throughput {r['throughput_ratio']:.2f}x  p50 {r['p50']:.3f} vs {t['p50']:.3f} ms  {r['p50_ratio']:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=5.0, help="measured seconds per case (after 1 s warm-up)")
+    p.add_argument("--matrix", action="store_true",
+                   help="every --models x --protocols x --concurrency case instead of the issue's rows")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="+", default=None, choices=list(MODELS), help="only these models")
+    p.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
+    p.add_argument("--rounds", type=int, default=1, help="repeat every row this many times")
     p.add_argument("--server-core", default="0")
     p.add_argument("--client-core", default="1")
     p.add_argument("--tritonserver", default=None, help="path to a tritonserver binary, or 'auto' (nvidia-pytriton)")
@@ -303,34 +374,36 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if shutil.which("h2load") is None:
         raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
+    if args.matrix:
+        rows = [(m, pr, c) for m in (args.models or list(MODELS)) for pr in args.protocols for c in args.concurrency]
+    else:
+        rows = [r for r in ISSUE_ROWS if (args.models is None or r[0] in args.models) and r[1] in args.protocols]
     with tempfile.TemporaryDirectory(prefix="tl-serving-") as tmp:
-        repo = build_repository(Path(tmp) / "models")
+        repo = build_repository(Path(tmp) / "models", with_onnx=any(m == "add_sub_onnx" for m, _, _ in rows))
         print(f"server on core {args.server_core}, h2load on core {args.client_core}, {args.seconds:g} s per case")
         results: list[dict[str, Any]] = []
-        server = start_tritonlite(repo, args.server_core)
+        servers = [start_tritonlite(repo, args.server_core)]
         try:
-            results += run_suite(server, args.models, args.concurrency, args.seconds, args.client_core)
+            if args.tritonserver:
+                binary, env = (find_tritonserver(args.triton_venv) if args.tritonserver == "auto"
+                               else (Path(args.tritonserver), dict(os.environ)))
+                # pytriton's tritonserver ships the Python backend only: Triton serves the Python models
+                triton_repo = build_repository(Path(tmp) / "triton_models", with_onnx=False)
+                servers.append(start_triton(binary, env, triton_repo, args.server_core))
+            # both servers stay up (the idle one costs nothing); each row runs on both back to back, the
+            # order flipping every row, so that the machine's other load hits both alike
+            for rnd in range(args.rounds):
+                for i, (model, proto, conc) in enumerate(rows):
+                    order = servers if (i + rnd) % 2 == 0 else servers[::-1]
+                    for server in order:
+                        if server.name == "triton" and model == "add_sub_onnx":
+                            continue
+                        results.append(dict(run_row(server, model, proto, conc, args.seconds, args.client_core), round=rnd))
         finally:
-            server.stop()
+            for server in servers:
+                server.stop()
         if args.tritonserver:
-            binary, env = (find_tritonserver(args.triton_venv) if args.tritonserver == "auto"
-                           else (Path(args.tritonserver), dict(os.environ)))
-            # pytriton's tritonserver ships the Python backend only: Triton serves the Python models
-            triton_repo = build_repository(Path(tmp) / "triton_models", with_onnx=False)
-            triton = start_triton(binary, env, triton_repo, args.server_core)
-            try:
-                python_models = [m for m in args.models if m.startswith("identity")]
-                results += run_suite(triton, python_models, args.concurrency, args.seconds, args.client_core)
-            finally:
-                triton.stop()
-            print("\nratios tritonlite / Triton (throughput: higher is better; p50: lower is better)")
-            for r in results:
-                if r["server"] != "tritonlite":
-                    continue
-                t = next((x for x in results if x["server"] == "triton" and all(x[k] == r[k] for k in ("model", "protocol", "concurrency"))), None)
-                if t:
-                    print(f"  {r['model']:14s} {r['protocol']:11s} c={r['concurrency']:<3d} throughput {r['rps'] / t['rps']:.2f}x  "
-                          f"p50 {r['p50'] / t['p50']:.2f}x")
+            print_ratios(results)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
     return 0
