@@ -4,8 +4,16 @@
     python -m tritonlite serve ...
 
 Flag names and defaults follow ``tritonserver`` (``src/command_line_parser.cc``); booleans take
-``true|false`` (also ``1|0``, ``yes|no``, ``on|off``). SIGINT/SIGTERM stop accepting, drain in-flight
-requests (at most ``--exit-timeout-secs``), close the engine and exit 0.
+``true|false`` (also ``1|0``, ``yes|no``, ``on|off``). Two defaults differ on purpose: the HTTP, gRPC and
+metrics servers bind ``127.0.0.1`` (``--http-address 0.0.0.0`` etc. opens them to the network). SIGINT/SIGTERM
+stop accepting, drain in-flight requests (at most ``--exit-timeout-secs``), close the engine and exit 0.
+
+Output talks like ``tritonserver``: log lines in its format (``--log-format default|ISO8601``, plus ``json``),
+"successfully loaded 'm' version 1", the model and option tables, "Started HTTPService at ...". Every start-up
+failure (bad flag value, bad repository, port in use) is one ``error: ...`` line on stderr and exit status 1.
+
+Adding a flag: put it in its group in :func:`build_parser` (one ``add(...)`` line) and read it in
+:func:`serve`; options that only some engine versions accept go through ``_call_with_supported``.
 """
 
 from __future__ import annotations
@@ -13,11 +21,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
+
+from tritonlite.logformat import LOG_FORMATS, TritonFormatter, table
 
 _log = logging.getLogger("tritonlite.cli")
 
@@ -38,6 +49,10 @@ def _port(text: str) -> int:
     return value
 
 
+_bool.__name__ = "boolean"  # argparse names the type in "invalid <type> value: 'x'"
+_port.__name__ = "port"
+
+
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -45,9 +60,19 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is one line and exit status 1 (as ``tritonserver``), not argparse's usage dump and 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tritonlite", description="Triton Inference Server's feature set, in-process.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from tritonlite import __version__
+
+    parser = _Parser(prog="tritonlite", description="Triton Inference Server's feature set, in-process.")
+    parser.add_argument("--version", action="version", version=f"tritonlite {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     s = sub.add_parser("serve", help="serve a model repository over HTTP, gRPC and metrics endpoints")
     add = s.add_argument
     add("--model-repository", "--model-store", dest="model_repository", action="append", required=True, metavar="PATH",
@@ -66,12 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     # HTTP
     add("--allow-http", type=_bool, default=True, metavar="BOOL")
     add("--http-port", type=_port, default=8000)
-    add("--http-address", default="0.0.0.0")
+    add("--http-address", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 = every interface)")
     add("--http-max-input-size", type=int, default=64 * 1024 * 1024)
     # gRPC
     add("--allow-grpc", type=_bool, default=True, metavar="BOOL")
     add("--grpc-port", type=_port, default=8001)
-    add("--grpc-address", default="0.0.0.0")
+    add("--grpc-address", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 = every interface)")
     # shared memory
     add("--allow-client-shm", type=_bool, default=False, metavar="BOOL")
     # metrics
@@ -79,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-gpu-metrics", type=_bool, default=True, metavar="BOOL")
     add("--allow-cpu-metrics", type=_bool, default=True, metavar="BOOL")
     add("--metrics-port", type=_port, default=8002)
-    add("--metrics-address", default="0.0.0.0")
+    add("--metrics-address", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 = every interface)")
     add("--metrics-interval-ms", type=int, default=2000)
     add("--metrics-config", type=_key_value, action="append", default=[], metavar="KEY=VALUE")
     # logging
@@ -87,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-info", type=_bool, default=True, metavar="BOOL")
     add("--log-warning", type=_bool, default=True, metavar="BOOL")
     add("--log-error", type=_bool, default=True, metavar="BOOL")
+    add("--log-format", choices=LOG_FORMATS, default="default",
+        help="default / ISO8601: Triton's line formats; json: one JSON object per line (tritonlite's own)")
+    add("--log-file", default="", metavar="PATH", help="append log lines to PATH instead of stderr")
     return parser
 
 
@@ -104,7 +132,7 @@ def _call_with_supported(fn: Any, *args: Any, **options: Any) -> Any:
 
 
 class _Fatal(Exception):
-    pass
+    """A start-up failure: ``serve`` prints ``error: <message>`` and exits 1."""
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -118,7 +146,75 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.ERROR
     else:
         level = logging.CRITICAL + 1
-    logging.basicConfig(level=level, format="%(levelname).1s%(asctime)s %(process)d %(name)s] %(message)s", datefmt="%m%d %H:%M:%S")
+    handler: logging.Handler = logging.FileHandler(args.log_file) if args.log_file else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TritonFormatter(args.log_format))
+    root = logging.getLogger("tritonlite")  # only tritonlite's loggers: a library's debug noise stays out
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _one_line(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
+
+
+def _bind_failure(label: str, address: str, port: int, exc: BaseException) -> _Fatal:
+    """Triton's wording for a busy port ("failed to start HTTP service: Unavailable - Socket ... already in use")."""
+    import errno
+    import socket
+
+    in_use = isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+    if not in_use and port:
+        try:  # the gRPC door reports only "failed to bind": find out whether the port is taken
+            with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+                probe.bind((address, port))
+        except OSError as probe_exc:
+            in_use = probe_exc.errno == errno.EADDRINUSE
+    if in_use:
+        return _Fatal(f"failed to start {label}: Unavailable - Socket '{address}:{port}' already in use")
+    return _Fatal(f"failed to start {label} at {address}:{port}: {_one_line(exc)}")
+
+
+def _start_one(label: str, address: str, port: int, start: Any) -> Any:
+    from tritonlite.errors import TritonLiteError
+
+    try:
+        return start()
+    except (OSError, TritonLiteError) as exc:
+        raise _bind_failure(label, address, port, exc) from exc
+
+
+def _status(entry: dict[str, Any]) -> str:
+    state = entry.get("state", "UNAVAILABLE")
+    reason = entry.get("reason", "")
+    return f"{state}: {reason}" if reason and state != "READY" else state
+
+
+def _log_model_table(engine: Any) -> None:
+    """Triton's startup table: every model it tried to load, one row per version."""
+    rows = [(m["name"], m.get("version", "-"), _status(m)) for m in engine.repository_index()
+            if m.get("state") and m.get("reason") != "unloaded"]
+    _log.info("", extra={"block": table(("Model", "Version", "Status"), rows)})
+
+
+def _log_option_table(engine: Any, args: argparse.Namespace) -> None:
+    from tritonlite.protocol import server_metadata
+
+    meta = server_metadata(engine)
+    options = [("server_id", meta["name"]), ("server_version", meta["version"]),
+               ("server_extensions", " ".join(meta["extensions"]))]
+    options += [(f"model_repository_path[{i}]", p) for i, p in enumerate(args.model_repository)]
+    options += [("model_control_mode", f"MODE_{args.model_control_mode.upper()}")]
+    options += [(f"startup_models_{i}", m) for i, m in enumerate(args.load_model)]
+    options += [("strict_model_config", str(int(args.strict_model_config))),
+                ("strict_readiness", str(int(args.strict_readiness))),
+                ("exit_timeout", f"{args.exit_timeout_secs:g}"),
+                ("client_shared_memory", str(int(args.allow_client_shm))),
+                ("log_format", args.log_format)]
+    _log.info("", extra={"block": table(("Option", "Value"), options)})
 
 
 def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any]]:
@@ -132,9 +228,9 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
                 raise _Fatal(f"gRPC is enabled but the gRPC server is not available ({exc}); install 'tritonlite[grpc]' "
                              "or pass --allow-grpc false") from exc
             grpc = GrpcServer(engine, args.grpc_address, args.grpc_port, allow_shm=args.allow_client_shm)
-            grpc.start()
+            _start_one("GRPC service", args.grpc_address, args.grpc_port, grpc.start)
             servers.append(("GRPCInferenceService", grpc))
-            print(f"Started GRPCInferenceService at {args.grpc_address}:{grpc.port}", flush=True)
+            _log.info("Started GRPCInferenceService at %s:%d", args.grpc_address, grpc.port)
         if args.allow_metrics:
             try:
                 from tritonlite.metrics import MetricsServer  # type: ignore[attr-defined]
@@ -145,16 +241,17 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
                     raise _Fatal(f"metrics are enabled but the metrics server is not available ({exc}); "
                                  "pass --allow-metrics false") from exc
             metrics = MetricsServer(engine, args.metrics_address, args.metrics_port)
-            metrics.start()
+            _start_one("Metrics service", args.metrics_address, args.metrics_port, metrics.start)
             servers.append(("Metrics Service", metrics))
-            print(f"Started Metrics Service at {args.metrics_address}:{metrics.port}", flush=True)
+            _log.info("Started Metrics Service at %s:%d", args.metrics_address, metrics.port)
         if args.allow_http:
             from tritonlite.http import HttpServer
 
             http = HttpServer(engine, args.http_address, args.http_port, max_input_size=args.http_max_input_size,
-                              allow_shm=args.allow_client_shm).start()
+                              allow_shm=args.allow_client_shm)
+            _start_one("HTTP service", args.http_address, args.http_port, http.start)
             servers.append(("HTTPService", http))
-            print(f"Started HTTPService at {args.http_address}:{http.port}", flush=True)
+            _log.info("Started HTTPService at %s:%d", args.http_address, http.port)
     except BaseException:
         _stop_servers(servers, 1.0)
         raise
@@ -187,6 +284,8 @@ def serve(args: argparse.Namespace) -> int:
     from tritonlite.protocol.shm import release_registry
 
     _configure_logging(args)
+    if args.log_verbose == 0:  # gRPC's C core would print its own bind-failure line before ours
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     stop = threading.Event()
     received: list[int] = []
 
@@ -214,36 +313,49 @@ def serve(args: argparse.Namespace) -> int:
             metrics_interval_ms=int(args.metrics_interval_ms),
             metrics_config=[f"{k}={v}" for k, v in args.metrics_config] or None,
         )
-    except TritonLiteError as exc:
-        print(f"error: creating server: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
+        _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")
         return 1
     try:
         failed = [m for m in engine.repository_index() if m.get("state") == "UNAVAILABLE" and m.get("reason") != "unloaded"]
-        for m in failed:
-            print(f"error: model '{m['name']}' version {m.get('version', '?')} failed to load: {m.get('reason', '')}",
-                  file=sys.stderr, flush=True)
+        _log_model_table(engine)  # each failure was logged as it happened (E line); the table shows them all
         if failed and args.exit_on_error:
-            print("error: creating server: Internal - failed to load all models", file=sys.stderr, flush=True)
+            _error("creating server: Internal - failed to load all models")
             return 1
+        _log_option_table(engine, args)
         try:
             servers = _start_servers(engine, args)
         except _Fatal as exc:
-            print(f"error: {exc}", file=sys.stderr, flush=True)
+            _error(str(exc))
             return 1
-        except OSError as exc:
-            print(f"error: failed to start a server: {exc}", file=sys.stderr, flush=True)
+        except Exception as exc:
+            _error(f"failed to start a server: {_one_line(exc)}")
             return 1
         while not stop.wait(0.5):
             pass
         sig = received[0] if received else signal.SIGTERM
-        print(f"Signal ({int(sig)}) received, shutting down (waiting up to {args.exit_timeout_secs:g}s for in-flight requests)",
-              flush=True)
+        _log.info("Signal (%d) received, shutting down (waiting up to %gs for in-flight requests)", int(sig),
+                  args.exit_timeout_secs)
         _stop_servers(servers, args.exit_timeout_secs)
     finally:
         engine.close()
         release_registry(engine)
-    print("Shutdown complete", flush=True)
+    _log.info("Shutdown complete")
     return 0
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+_CODE_TEXT = ("Unknown", "Internal", "Not found", "Invalid argument", "Unavailable", "Unsupported", "Already exists",
+              "Cancelled")  # TRITONSERVER_ErrorCodeString, indexed by ErrorCode
+
+
+def _error_kind(exc: BaseException) -> str:
+    """Triton's "<Code> - " prefix of an error message (``Internal - ...``); none for non-tritonlite errors."""
+    code = getattr(exc, "code", None)
+    return f"{_CODE_TEXT[int(code)]} - " if isinstance(code, int) and 0 <= int(code) < len(_CODE_TEXT) else ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

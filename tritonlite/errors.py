@@ -52,34 +52,50 @@ class TritonLiteError(Exception):
 
 
 class UnknownError(TritonLiteError):
+    """An error with no better class (Triton's ``Unknown``): e.g. a model raised an exception tritonlite cannot classify."""
+
     code = ErrorCode.UNKNOWN
 
 
 class InternalError(TritonLiteError, RuntimeError):
+    """Something failed inside tritonlite or a backend (``Internal``): a model crashed, a load failed, a bug."""
+
     code = ErrorCode.INTERNAL
 
 
 class NotFoundError(TritonLiteError, LookupError):
+    """The named model, version, region or sequence does not exist (``Not found``; HTTP 404, gRPC NOT_FOUND)."""
+
     code = ErrorCode.NOT_FOUND
 
 
 class InvalidArgumentError(TritonLiteError, ValueError):
+    """The request or config is wrong: shape, datatype, missing input, bad parameter (``Invalid argument``; HTTP 400)."""
+
     code = ErrorCode.INVALID_ARG
 
 
 class UnavailableError(TritonLiteError, RuntimeError):
+    """The thing exists but cannot serve now: not ready, queue full, engine closing (``Unavailable``; HTTP 503)."""
+
     code = ErrorCode.UNAVAILABLE
 
 
 class UnsupportedError(TritonLiteError, NotImplementedError):
+    """A valid request for a feature tritonlite or this model does not offer (``Unsupported``)."""
+
     code = ErrorCode.UNSUPPORTED
 
 
 class AlreadyExistsError(TritonLiteError):
+    """A name is already taken, e.g. a shared-memory region registered twice (``Already exists``)."""
+
     code = ErrorCode.ALREADY_EXISTS
 
 
 class CancelledError(TritonLiteError):
+    """The request was cancelled by its caller or timed out in the queue (``Cancelled``)."""
+
     code = ErrorCode.CANCELLED
 
 

@@ -203,11 +203,15 @@ class ModelManager:
             self._metrics.models_ready(new.values())
         rec.fingerprint = fp
         rec.states = {v: VersionStatus(ModelState.READY) for v in new}
+        for v in new:
+            _log.info("successfully loaded '%s' version %d", name, v)  # Triton's model_lifecycle wording
         rec.states.update({v: VersionStatus(ModelState.UNAVAILABLE, r) for v, r in failures.items()})
         for v, mv in old.items():
             rec.states.setdefault(v, VersionStatus(ModelState.UNAVAILABLE, "unloaded"))
             self._version_closing(mv)
             mv.close()
+            if v not in new:
+                _log.info("successfully unloaded '%s' version %d", name, v)
         if failures:
             raise InvalidArgumentError(_load_failed(name, failures))
 
@@ -335,6 +339,7 @@ class ModelManager:
                 self._version_closing(mv)
                 mv.close()
                 rec.states[v] = VersionStatus(ModelState.UNAVAILABLE, "unloaded")
+                _log.info("successfully unloaded '%s' version %d", name, v)
             rec.fingerprint = ""
 
     def _version_closing(self, mv: ModelVersion) -> None:

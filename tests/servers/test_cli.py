@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -129,6 +130,16 @@ def test_serve_with_grpc_and_metrics_and_sigint(cli_repo: Path, stopper: list[su
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+    # talks like tritonserver: its log line format, load/unload wording, tables, bound addresses once each
+    line = re.compile(r'^I\d{4} \d{2}:\d{2}:\d{2}\.\d{6} %d model_manager\.py:\d+\] "successfully loaded \'identity_py\' version 1"$'
+                      % proc.pid, re.M)
+    assert line.search(out), out
+    assert "\"successfully unloaded 'identity_py' version 1\"" in out
+    assert "| Model       | Version | Status |\n+-------------+---------+--------+\n| identity_py | 1       | READY  |" in out
+    assert "| model_control_mode       | MODE_EXPLICIT" in out and "| startup_models_0         | identity_py" in out
+    for started in (f"Started GRPCInferenceService at 127.0.0.1:{grpc_port}", f"Started HTTPService at 127.0.0.1:{http_port}",
+                    f"Started Metrics Service at 127.0.0.1:{metrics_port}"):
+        assert out.count(started) == 1, out
 
 
 def test_bad_arguments_and_startup_failures(tmp_path: Path, cli_repo: Path) -> None:
@@ -136,13 +147,21 @@ def test_bad_arguments_and_startup_failures(tmp_path: Path, cli_repo: Path) -> N
     run = lambda *a: subprocess.run([sys.executable, "-m", "tritonlite", "serve", *a], cwd=ROOT, env=env,  # noqa: E731
                                     capture_output=True, text=True, timeout=60)
     r = run("--model-repository", str(cli_repo), "--allow-http", "maybe")
-    assert r.returncode == 2 and "expected true or false" in r.stderr
+    assert r.returncode == 1 and r.stderr == ("error: argument --allow-http: expected true or false, got 'maybe' "
+                                              "(see 'tritonlite serve --help')\n")
     r = run("--model-repository", str(tmp_path / "missing"), "--allow-grpc", "false", "--allow-metrics", "false")
-    assert r.returncode == 1 and "error: creating server" in r.stderr
+    assert r.returncode == 1 and r.stderr == (f"error: creating server: Invalid argument - model repository path "
+                                              f"'{tmp_path / 'missing'}' is not a directory\n")
     bad = tmp_path / "bad"
     write_model(bad, "broken_py", identity_py_config("broken_py"), {"1/model.py": "raise ImportError('nope')\n"})
     r = run("--model-repository", str(bad), "--allow-grpc", "false", "--allow-metrics", "false", "--http-port", str(_free_port()))
-    assert r.returncode == 1 and "failed to load all models" in r.stderr
+    assert r.returncode == 1 and "failed to load all models" in r.stderr and "Traceback" not in r.stderr
+    assert re.search(r"^E\d{4} [0-9:.]+ \d+ model_manager\.py:\d+\] \"failed to load model 'broken_py': unable to load", r.stderr, re.M)
+    assert "| broken_py | -       | UNAVAILABLE: unable to load model 'broken_py'" in r.stderr  # Triton's model table
+    unparsable = tmp_path / "unparsable"
+    write_model(unparsable, "bad_cfg", "name: 'bad_cfg' backend: ", {"1/model.py": IDENTITY_PY})
+    r = run("--model-repository", str(unparsable), "--allow-grpc", "false", "--allow-metrics", "false", "--http-port", "0")
+    assert r.returncode == 1 and "failed to load model 'bad_cfg': " in r.stderr and "version ?" not in r.stderr
 
 
 def test_http_serve_function_blocks_until_signal(cli_repo: Path, stopper: list[subprocess.Popen]) -> None:
@@ -166,5 +185,7 @@ def test_console_script_entry_point() -> None:
     assert args.model_repository == ["a", "b"] and args.load_model == ["x", "y"] and args.allow_grpc is False
     assert args.metrics_config == [("summary_latencies", "true")] and args.http_port == 8000 and args.grpc_port == 8001
     assert args.exit_timeout_secs == 30 and args.http_max_input_size == 64 * 1024 * 1024 and args.allow_client_shm is False
+    assert (args.http_address, args.grpc_address, args.metrics_address) == ("127.0.0.1",) * 3  # loopback unless asked
+    assert args.log_format == "default"
     with pytest.raises(SystemExit):
         main(["serve"])  # --model-repository is required

@@ -172,7 +172,7 @@ def serve(
     server = GrpcServer(engine, host, port, **server_opts)
     try:
         server.start()
-        _log.info("gRPC server listening on %s:%d", host, server.port)
+        _log.debug("gRPC server listening on %s:%d", host, server.port)
         while not stop.wait(0.5):
             if server.wait(0):
                 break

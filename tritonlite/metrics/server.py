@@ -79,7 +79,7 @@ class MetricsServer:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="tritonlite.metrics.http", daemon=True)
         self._thread.start()
-        _log.info("Started Metrics Service at %s:%d", self.host, self.port)
+        _log.debug("metrics endpoint bound to %s:%d", self.host, self.port)  # the CLI prints "Started Metrics Service"
         return self
 
     def stop(self) -> None:
