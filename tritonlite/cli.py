@@ -67,6 +67,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {message} (see '{self.prog} --help')\n")
 
 
+def _rate_limit_mode(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("execution_count", "off"):
+        raise argparse.ArgumentTypeError("invalid argument for --rate-limit")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tritonlite import __version__
 
@@ -107,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--metrics-address", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 = every interface)")
     add("--metrics-interval-ms", type=int, default=2000)
     add("--metrics-config", type=_key_value, action="append", default=[], metavar="KEY=VALUE")
+    # rate limiter
+    add("--rate-limit", type=_rate_limit_mode, default="off", metavar="MODE",
+        help="'execution_count' (instances wait for their rate_limiter resources, priority picks) or 'off'")
+    add("--rate-limit-resource", dest="rate_limit_resources", action="append", default=[], metavar="NAME:COUNT[:DEVICE]",
+        help="count of a rate limiter resource, on DEVICE or every device (repeatable)")
     # logging
     add("--log-verbose", type=int, default=0)
     add("--log-info", type=_bool, default=True, metavar="BOOL")
@@ -312,6 +324,8 @@ def serve(args: argparse.Namespace) -> int:
             cpu_metrics=args.allow_metrics and args.allow_cpu_metrics,
             metrics_interval_ms=int(args.metrics_interval_ms),
             metrics_config=[f"{k}={v}" for k, v in args.metrics_config] or None,
+            rate_limit=args.rate_limit,
+            rate_limit_resources=args.rate_limit_resources,
         )
     except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
         _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")

@@ -22,6 +22,7 @@ from tritonlite.metrics.registry import MetricsRegistry
 from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
 from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
+from tritonlite.scheduling.rate_limiter import RateLimiter
 from tritonlite.streams import ResponseStream
 from tritonlite.stats import ModelStats
 
@@ -74,6 +75,11 @@ class InferenceEngine:
     ``--metrics-interval-ms``, ``--metrics-config``): ``metrics``, ``gpu_metrics``, ``cpu_metrics``,
     ``metrics_interval_ms`` and ``metrics_config`` (e.g. ``{"summary_latencies": True}``); the text is
     :meth:`metrics`, served by ``tritonlite.metrics.MetricsServer``.
+
+    Rate limiter (Triton's ``--rate-limit``, ``--rate-limit-resource``): ``rate_limit="execution_count"``
+    makes every instance wait for its ``instance_group.rate_limiter`` resources before it executes;
+    ``rate_limit_resources`` sets counts as ``"NAME:COUNT[:DEVICE]"`` strings or tuples (default: the
+    largest count any instance asks). See :mod:`tritonlite.scheduling.rate_limiter`.
     """
 
     def __init__(
@@ -93,6 +99,8 @@ class InferenceEngine:
         cpu_metrics: bool = True,
         metrics_interval_ms: int = 2000,
         metrics_config: Mapping[str, Any] | Iterable[str] | None = None,
+        rate_limit: str = "off",
+        rate_limit_resources: Iterable[str | Sequence[Any]] = (),
     ) -> None:
         if model_control_mode not in CONTROL_MODES:
             raise InvalidArgumentError(f"model_control_mode must be one of {CONTROL_MODES}, got '{model_control_mode}'")
@@ -109,6 +117,7 @@ class InferenceEngine:
         self.registry = BackendRegistry()
         for name, factory in (backends or {}).items():
             self.registry.register(name, factory)
+        self.rate_limiter = RateLimiter(rate_limit, rate_limit_resources)
         self.metrics_registry = MetricsRegistry(
             enabled=metrics, gpu=gpu_metrics, cpu=cpu_metrics, interval_ms=metrics_interval_ms, config=metrics_config
         )

@@ -16,6 +16,7 @@ from tritonlite.config import config_to_json, instance_names
 from tritonlite.errors import TritonLiteError
 from tritonlite.request import InferenceRequest
 from tritonlite.scheduling import BatchRunner, Scheduler, make_scheduler
+from tritonlite.scheduling.rate_limiter import InstanceGate, gate_config
 from tritonlite.stats import ModelStats
 from tritonlite.validation import IOSpec, normalize_request
 
@@ -38,6 +39,7 @@ class ModelVersion:
     load_seconds: float = 0.0
     decoupled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    gates: list[InstanceGate] = field(default_factory=list)
 
     def enqueue(self, request: InferenceRequest, inline: bool = False) -> None:
         """Validate and queue; a validation error is raised to the caller before anything is queued.
@@ -64,6 +66,8 @@ class ModelVersion:
         try:
             self.scheduler.stop()
         finally:
+            if self.gates:
+                self.gates[0].limiter.unregister(self.gates)
             for name, inst in self.instances:
                 try:
                     inst.close()
@@ -81,7 +85,10 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
     stats = ModelStats(ctx.model_name, ctx.model_version, count_pending=count_pending)
     created: list[tuple[str, BackendInstance]] = []
     active: list[tuple[str, BackendInstance]] = []
+    gates: list[InstanceGate] = []
+    limiter = getattr(ctx.engine, "rate_limiter", None)
     try:
+        limited: list[tuple[str, int, Any]] = []
         for inst in instance_names(cfg):
             ictx = LoadContext(
                 model_name=ctx.model_name,
@@ -99,10 +106,16 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
             created.append((inst.name, instance))
             if not inst.passive:
                 active.append((inst.name, instance))
+                limited.append((inst.name, inst.device_id, gate_config(cfg, inst.group_name)))
         decoupled = bool(cfg.model_transaction_policy.decoupled)
         runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
+        if limiter is not None and limiter.enabled and active and cfg.platform != "ensemble":
+            gates = limiter.register(ctx.model_name, limited)
+            runner.gates = {id(inst): g for (_, inst), g in zip(active, gates)}
         scheduler = make_scheduler(cfg, runner, active, ctx.engine, model_dir=ctx.model_dir)
     except BaseException:
+        if gates:
+            limiter.unregister(gates)
         for _, inst in created:
             try:
                 inst.close()
@@ -121,6 +134,7 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
         model_dir=ctx.model_dir,
         load_seconds=time.monotonic() - started,
         decoupled=decoupled,
+        gates=gates,
     )
 
 

@@ -53,12 +53,15 @@ class DefaultScheduler:
             if lock.acquire(False):
                 try:
                     self._runner.run(instance, (request,))
+                    self._runner.idle(instance)
                 finally:
                     lock.release()
                 return True
         return False
 
     def _work(self, slot: tuple[threading.Lock, BackendInstance]) -> None:
+        if self._runner.gates is not None:
+            return self._work_rate_limited(slot)
         get, run = self._queue.get, self._runner.run
         lock, instance = slot
         while True:
@@ -67,6 +70,23 @@ class DefaultScheduler:
                 return
             with lock:
                 run(instance, (item,))
+
+    def _work_rate_limited(self, slot: tuple[threading.Lock, BackendInstance]) -> None:
+        """The same loop, but the instance keeps its rate limiter resources only while it has the next request."""
+        get, get_nowait, run, idle = self._queue.get, self._queue.get_nowait, self._runner.run, self._runner.idle
+        lock, instance = slot
+        item = get()
+        while item is not _STOP:
+            with lock:
+                run(instance, (item,))
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    item = None
+                if item is None or item is _STOP:
+                    idle(instance)
+            if item is None:
+                item = get()
 
     def stop(self) -> None:
         """Finish queued work, then join every instance thread."""

@@ -307,6 +307,7 @@ class DynamicBatchScheduler:
                     self._cond.notify()
             self._fail_dropped(dropped)
             if batch is None:
+                self._runner.idle(instance)
                 batch = get()
 
     def stop(self) -> None:

@@ -1,7 +1,9 @@
 """The one place a backend instance is called: run a batch, time it, deliver every outcome.
 
 All schedulers (default, dynamic, sequence) hand batches to :meth:`BatchRunner.run`, so
-timestamps, statistics and error handling are the same whatever formed the batch.
+timestamps, statistics and error handling are the same whatever formed the batch. With the engine's
+rate limiter on, ``run`` also waits for the instance's resources; the scheduler calls :meth:`idle`
+when the instance has no next batch at hand, which gives them back.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Sequence
 from tritonlite.backends.base import BackendInstance
 from tritonlite.errors import CancelledError, InternalError, TritonLiteError
 from tritonlite.request import InferenceRequest
+from tritonlite.scheduling.rate_limiter import InstanceGate
 from tritonlite.stats import ModelStats
 
 _log = logging.getLogger("tritonlite.scheduling")
@@ -26,6 +29,13 @@ class BatchRunner:
         self.version = str(version)
         self.stats = stats
         self.decoupled = decoupled
+        #: id(instance) -> its rate limiter gate; None when the engine's rate limiter is off
+        self.gates: dict[int, InstanceGate] | None = None
+
+    def idle(self, instance: BackendInstance) -> None:
+        """The instance has no next batch at hand: release its rate limiter resources (no-op when off)."""
+        if self.gates is not None:
+            self.gates[id(instance)].release()
 
     def run(self, instance: BackendInstance, requests: Sequence[InferenceRequest]) -> None:
         live: list[InferenceRequest] = []
@@ -36,6 +46,8 @@ class BatchRunner:
                 live.append(r)
         if not live:
             return
+        if self.gates is not None:
+            self.gates[id(instance)].acquire()
         start = time.monotonic_ns()
         queued = 0  # requests that came through a queue (not a sequence batcher's null requests)
         for r in live:

@@ -338,6 +338,7 @@ class _Batcher:
                     batch, padding, wait = self.form(failures)
                     if batch or failures:
                         break
+                    self.sched.runner.idle(self.instance)  # rate limiter: nothing at hand, free the resources
                     if self.sched.stopping and self.idle():
                         return
                     self.cv.wait(wait)
