@@ -386,5 +386,8 @@ def test_cli_flags_reach_the_engine_and_bad_counts_stop_the_server(tmp_path: Pat
          "--rate-limit-resource", "R:1", "--allow-http", "false", "--allow-grpc", "false", "--allow-metrics", "false"],
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert ("rate limiter of model 'big': Resource count for \"R\" is limited to 1 which will prevent scheduling of one "
-            "or more model instances, the minimum required count is 4") in proc.stdout + proc.stderr
+    # the log line quotes the message (its inner quotes escaped)
+    assert "failed to load 'big' version 1: rate limiter of model 'big': Resource count for " in proc.stderr
+    assert ("R" + '\\"' + " is limited to 1 which will prevent scheduling of one or more model instances, the minimum "
+            "required count is 4") in proc.stderr
+    assert proc.stderr.rstrip().endswith("error: creating server: Internal - failed to load all models")
