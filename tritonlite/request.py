@@ -29,6 +29,10 @@ class RequestFlag(enum.IntFlag):
 #: TRITONSERVER_RESPONSE_COMPLETE_FINAL
 RESPONSE_COMPLETE_FINAL = 1
 
+#: TRITONSERVER_REQUEST_RELEASE_ALL / _RESCHEDULE
+REQUEST_RELEASE_ALL = 1
+REQUEST_RELEASE_RESCHEDULE = 2
+
 
 @dataclass
 class RequestTimes:
@@ -125,6 +129,11 @@ class InferenceRequest:
     times: RequestTimes = field(default_factory=RequestTimes)
     sink: ResponseSink | None = None
     cancelled: bool = False
+    #: the request this one serves (an ensemble step's ensemble request): its cancellation is ours too
+    parent: "InferenceRequest | None" = field(default=None, repr=False)
+    #: release flags the backend set (pb_utils ``set_release_flags``); RESCHEDULE asks an iterative
+    #: sequence batcher to run this request again
+    release_flags: int = 1
 
     def cancel(self) -> None:
         """Ask for cancellation: queued work is dropped, running Python models see is_cancelled()."""
@@ -134,7 +143,8 @@ class InferenceRequest:
         self.times.queue_start = time.monotonic_ns()
 
     def is_cancelled(self) -> bool:
-        return self.cancelled
+        return self.cancelled or (self.parent is not None and self.parent.is_cancelled())
 
 
-__all__ = ["InferResult", "InferenceRequest", "RequestFlag", "RequestTimes", "ResponseSink", "RESPONSE_COMPLETE_FINAL"]
+__all__ = ["InferResult", "InferenceRequest", "RequestFlag", "RequestTimes", "ResponseSink", "RESPONSE_COMPLETE_FINAL",
+           "REQUEST_RELEASE_ALL", "REQUEST_RELEASE_RESCHEDULE"]

@@ -284,7 +284,8 @@ def test_cancelled_request_starts_no_further_step(tmp_path: Path, sync_module: s
         # the gated step finishes; the ensemble then fails as cancelled and never starts after_py
         ok = engine.infer("ens_gate", {"IN": np.zeros(4, np.float32)})
         np.testing.assert_array_equal(ok.as_numpy("OUT"), np.full(4, 10, np.float32))
-        assert _stats(engine, "gated_py")["execution_count"] == 2
+        # the cancellation reaches the gated step too: dropped if still queued, else it runs to the gate
+        assert _stats(engine, "gated_py")["execution_count"] in (1, 2)
         assert _stats(engine, "after_py")["execution_count"] == 1
         assert _stats(engine, "ens_gate")["execution_count"] == 1
 

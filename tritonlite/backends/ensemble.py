@@ -10,7 +10,8 @@ before an ensemble may load (core ``ValidateEnsembleSchedulingConfig``, ``Valida
   the steps form no cycle, every ensemble output is written, nothing is unused;
 * :meth:`EnsembleBackend.check_steps` — against the composing models' (loaded, completed) configs:
   mapped inputs/outputs exist, every required input is mapped, data types and shapes agree, batch
-  sizes fit;
+  sizes fit, no step reads tensors of two decoupled origins; it marks the ensemble decoupled when a
+  composing model is (Triton fills ``model_transaction_policy`` the same way);
 * :func:`find_ensemble_cycle` — ensembles that include each other.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Sequence
 
 from tritonlite.backends.base import LoadContext
-from tritonlite.errors import InternalError, InvalidArgumentError, UnsupportedError
+from tritonlite.errors import InternalError, InvalidArgumentError
 
 #: platform and backend name
 ENSEMBLE = "ensemble"
@@ -170,14 +171,11 @@ class EnsembleBackend:
             else:
                 tensors[t.name] = new
 
+        decoupled_steps: list[bool] = []
         for step in cfg.ensemble_scheduling.step:
             model = step.model_name
             mcfg = step_config(model, int(step.model_version))
-            if mcfg.model_transaction_policy.decoupled:
-                raise UnsupportedError(
-                    f"ensemble '{name}' contains model '{model}', which is decoupled: decoupled composing models "
-                    "are not supported in ensembles yet"
-                )
+            decoupled_steps.append(bool(mcfg.model_transaction_policy.decoupled))
             if mcfg.max_batch_size != 0 and mcfg.max_batch_size < cfg.max_batch_size:
                 raise InvalidArgumentError(
                     f"ensemble {name} allows maximum batch size {cfg.max_batch_size}, but it contains model {model} "
@@ -209,6 +207,47 @@ class EnsembleBackend:
                         f"in model {model}"
                     )
                 self._merge(name, tensors, tensor, _Tensor(model, step_batching, spec.data_type, spec.dims))
+        # Triton fills the ensemble's transaction policy itself: decoupled when any step is
+        cfg.model_transaction_policy.decoupled = self._check_decoupled_flow(cfg, decoupled_steps)
+
+    @staticmethod
+    def _check_decoupled_flow(cfg: Any, decoupled_steps: Sequence[bool]) -> bool:
+        """Triton's decouple labels: every step (and the ensemble's outputs) must read tensors of one origin.
+
+        Ensemble inputs have origin 0; a decoupled step's outputs get a new origin (each of its
+        responses is a new iteration of them), a non-decoupled step's outputs keep their inputs'.
+        Returns whether any origin other than 0 exists, i.e. whether the ensemble is decoupled.
+        """
+        name = cfg.name
+        steps = cfg.ensemble_scheduling.step
+        label: dict[str, int] = {t.name: 0 for t in cfg.input}
+        next_label = 0
+        pending = list(range(len(steps)))
+        while pending:  # check_graph proved the steps acyclic: each pass places at least one
+            placed = [i for i in pending if all(t in label for t in steps[i].input_map.values())]
+            if not placed:
+                break
+            for i in placed:
+                step = steps[i]
+                origins = {label[t] for t in step.input_map.values()}
+                if len(origins) > 1:
+                    raise InvalidArgumentError(
+                        f"in ensemble {name}, step of model '{step.model_name}' receives inputs originated from "
+                        "different decoupled models"
+                    )
+                if decoupled_steps[i]:
+                    next_label += 1
+                    out_label = next_label
+                else:
+                    out_label = origins.pop() if origins else 0
+                for tensor in step.output_map.values():
+                    label[tensor] = out_label
+            pending = [i for i in pending if i not in placed]
+        if len({label.get(t.name, 0) for t in cfg.output}) > 1:
+            raise InvalidArgumentError(
+                f"in ensemble {name}, step of model '{name}' receives inputs originated from different decoupled models"
+            )
+        return next_label != 0
 
     @staticmethod
     def _merge(ensemble: str, tensors: dict[str, _Tensor], tensor: str, new: _Tensor) -> None:

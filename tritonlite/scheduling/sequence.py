@@ -17,6 +17,11 @@ The reaper thread (``tritonlite.<model>.sequence-reaper``) frees the slot of a s
 ``max_sequence_idle_microseconds`` (a later request for it fails for want of START) and rejects
 backlogged sequences whose request ``timeout`` expired. Control and state tensors come from
 :mod:`tritonlite.scheduling.sequence_state`.
+
+``iterative_sequence: true`` (core ``IterativeSequencer``): a request without correlation id gets
+one of its own and the START flag; after each execution, a request the model released with
+RESCHEDULE is queued again on its sequence (no START, no END), and one released for good ends its
+sequence, freeing the slot for the backlog.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tritonlite.backends.base import BackendInstance
+from tritonlite.datatypes import DataType
 from tritonlite.errors import CancelledError, InvalidArgumentError, TritonLiteError, UnavailableError
 from tritonlite.request import InferenceRequest, RequestFlag
 from tritonlite.scheduling.runner import BatchRunner
@@ -45,9 +51,11 @@ Failures = list  # [(request, error, reason)], settled outside the lock
 class _Seq:
     """One sequence: its queued requests, implicit state and where it runs (None while backlogged)."""
 
-    __slots__ = ("corrid", "queue", "state", "batcher", "slot", "last_ns", "expires_ns", "in_flight")
+    __slots__ = ("corrid", "queue", "state", "batcher", "slot", "last_ns", "expires_ns", "in_flight", "owner")
 
     def __init__(self, corrid: int | str) -> None:
+        #: iterative sequences: the request that started the sequence (its state sink is made once)
+        self.owner: InferenceRequest | None = None
         self.corrid = corrid
         self.queue: deque[Any] = deque()
         self.state: SequenceState | None = None
@@ -99,10 +107,13 @@ class SequenceBatchScheduler:
         if not instances:
             raise UnavailableError(f"model '{runner.model_name}' has no non-passive instance to schedule on")
         sb = config.sequence_batching
-        if sb.iterative_sequence:
-            raise InvalidArgumentError(f"model '{config.name}': iterative_sequence is not supported by tritonlite")
         self.model_name = runner.model_name
         self.controls = SequenceControls(config)
+        #: iterative_sequence: a request without correlation id starts its own sequence, and a request
+        #: the model releases with RESCHEDULE runs again in a later batch (core ``IterativeSequencer``)
+        self.iterative = bool(sb.iterative_sequence)
+        self._next_id = 1
+        runner.allow_reschedule = self.iterative
         self.states = StateSpec.all_from_config(config, Path(model_dir) if model_dir else _model_dir(instances))
         self.max_batch_size = int(config.max_batch_size)
         self.idle_ns = int(sb.max_sequence_idle_microseconds or 1_000_000) * 1000
@@ -143,6 +154,9 @@ class SequenceBatchScheduler:
                 f"inference request to model '{self.model_name}' must specify batch-size 1 due to requirements of sequence batcher"
             )
         cid = request.correlation_id
+        if (cid == 0 or cid == "" or cid is None) and self.iterative:
+            self._own_sequence(request)
+            cid = request.correlation_id
         if cid == 0 or cid == "" or cid is None:
             return InvalidArgumentError(
                 f"inference request to model '{self.model_name}' must specify a non-zero or non-empty correlation ID"
@@ -152,6 +166,16 @@ class SequenceBatchScheduler:
         except InvalidArgumentError as exc:
             return exc
         return None
+
+    def _own_sequence(self, request: InferenceRequest) -> None:
+        """Give a request of an iterative model its own sequence: a fresh id and the START flag."""
+        with self.mu:
+            while self._next_id in self.sequences or str(self._next_id) in self.sequences:
+                self._next_id += 1
+            number = self._next_id
+            self._next_id += 1
+        request.correlation_id = str(number) if self.controls.corrid_type is DataType.BYTES else number
+        request.flags = _START
 
     def enqueue(self, request: InferenceRequest) -> None:
         error = self._check(request)
@@ -200,14 +224,18 @@ class SequenceBatchScheduler:
         """Add control and state tensors; route the state outputs back into the sequence's state."""
         inputs = dict(request.backend_inputs)
         inputs.update(self.controls.tensors(request.flags, request.correlation_id))
+        again = seq.owner is request  # a rescheduled request of an iterative sequence
+        if request.flags & _START:
+            seq.owner = request
         if self.states:
             if seq.state is None or request.flags & _START:
                 seq.state = SequenceState(self.states)
             state = seq.state
             inputs.update(state.inputs())
-            extra = tuple(s.output_name for s in self.states if s.output_name not in request.output_names)
-            request.output_names = tuple(request.output_names) + extra
-            request.sink = state_sink(request.sink, state, extra)  # type: ignore[arg-type]
+            if not again:
+                extra = tuple(s.output_name for s in self.states if s.output_name not in request.output_names)
+                request.output_names = tuple(request.output_names) + extra
+                request.sink = state_sink(request.sink, state, extra)  # type: ignore[arg-type]
         request.backend_inputs = inputs
 
     def compatible(self, a: InferenceRequest, b: InferenceRequest) -> bool:
@@ -247,9 +275,45 @@ class SequenceBatchScheduler:
     def execute(self, batcher: "_Batcher", batch: list[InferenceRequest], padding: int) -> None:
         self.stats.local.padding = padding
         try:
-            self.runner.run(batcher.instance, batch)
+            rescheduled = self.runner.run(batcher.instance, batch)
         finally:
             self.stats.local.padding = 0
+        if self.iterative:
+            self._after_iteration(batch, rescheduled)
+
+    def _after_iteration(self, batch: list[InferenceRequest], rescheduled: list[InferenceRequest]) -> None:
+        """Iterative sequences: queue rescheduled requests again; end the sequence of the released ones.
+
+        A rescheduled request continues its sequence with neither START nor END. One the model
+        released for good ends its sequence (core: a cancelled null END request frees the slot),
+        unless it carried END itself, which already freed it.
+        """
+        again = {id(r) for r in rescheduled}
+        failures: Failures = []
+        with self.mu:
+            for request in batch:
+                if request.sink is None or id(request) in again:
+                    continue
+                if request.flags & _END or not request.correlation_id:
+                    continue
+                seq = self.sequences.get(request.correlation_id)
+                if seq is not None and seq.batcher is not None and seq.owner is request:
+                    del self.sequences[request.correlation_id]
+                    seq.queue.append(_RELEASE)
+                    seq.batcher.on_enqueue(seq)
+            for request in rescheduled:
+                if request.flags & _END:
+                    failures.append((request, InvalidArgumentError(
+                        "Request is released with TRITONSERVER_REQUEST_RELEASE_RESCHEDULE, while the model is not "
+                        "configured to handle such a flag."), "BACKEND"))
+                    continue
+                request.flags = 0
+                request.mark_queued()
+                self.stats.record_queued()
+                error = self._enqueue_locked(request)
+                if error is not None:
+                    failures.append((request, error, "OTHER"))
+        _settle(failures)
 
     # -------------------------------------------------------------------------------------- reaper
     def _reap(self) -> None:

@@ -257,7 +257,10 @@ class InferenceRequest:
         return self._core.is_cancelled() if self._core is not None else False
 
     def set_release_flags(self, flags: int) -> None:
+        """RESCHEDULE asks an iterative sequence batcher to run this request again (python_backend)."""
         self._release_flags = int(flags)
+        if self._core is not None:
+            self._core.release_flags = int(flags)
 
     # ---- BLS
     def _to_core(self) -> _CoreRequest:

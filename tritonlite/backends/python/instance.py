@@ -158,6 +158,11 @@ class PythonModelInstance:
             if response is None:
                 through_sender = True
                 continue
+            if pb_request._release_flags == pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE:
+                raise InternalError(
+                    "Expected a None object in the execute function return list for reschduled request, "
+                    f"found type '{type(response)}'."
+                )
             if not isinstance(response, pb_utils.InferenceResponse):
                 raise InternalError(
                     f"Expected an 'InferenceResponse' object in the execute function return list, found type '{type(response)}'."
