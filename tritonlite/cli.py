@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="'execution_count' (instances wait for their rate_limiter resources, priority picks) or 'off'")
     add("--rate-limit-resource", dest="rate_limit_resources", action="append", default=[], metavar="NAME:COUNT[:DEVICE]",
         help="count of a rate limiter resource, on DEVICE or every device (repeatable)")
+    # response cache (checked in serve(), so a bad setting is a one-line error with exit status 1)
+    add("--cache-config", dest="cache_config", action="append", default=[], metavar="<cache>,<key>=<value>",
+        help="response cache setting, e.g. local,size=1048576 or redis,host=HOST (repeatable)")
+    add("--response-cache-byte-size", dest="response_cache_byte_size", default=None, metavar="BYTES",
+        help="DEPRECATED: use --cache-config local,size=BYTES")
     # logging
     add("--log-verbose", type=int, default=0)
     add("--log-info", type=_bool, default=True, metavar="BOOL")
@@ -308,6 +313,7 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
+        cache_config = _cache_config(args)
         engine = _call_with_supported(
             InferenceEngine,
             args.model_repository,
@@ -326,6 +332,7 @@ def serve(args: argparse.Namespace) -> int:
             metrics_config=[f"{k}={v}" for k, v in args.metrics_config] or None,
             rate_limit=args.rate_limit,
             rate_limit_resources=args.rate_limit_resources,
+            cache_config=cache_config,
         )
     except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
         _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")
@@ -370,6 +377,25 @@ def _error_kind(exc: BaseException) -> str:
     """Triton's "<Code> - " prefix of an error message (``Internal - ...``); none for non-tritonlite errors."""
     code = getattr(exc, "code", None)
     return f"{_CODE_TEXT[int(code)]} - " if isinstance(code, int) and 0 <= int(code) < len(_CODE_TEXT) else ""
+
+
+def _cache_config(args: argparse.Namespace) -> dict[str, dict[str, str]] | None:
+    """Triton's ``--cache-config`` / deprecated ``--response-cache-byte-size`` as the engine's ``cache_config``."""
+    from tritonlite.cache import parse_cli_settings
+    from tritonlite.errors import InvalidArgumentError
+
+    if args.response_cache_byte_size is not None:
+        if args.cache_config:
+            raise InvalidArgumentError(
+                "Error: Incompatible flags --response-cache-byte-size and --cache-config both provided. "
+                "Please provide one or the other."
+            )
+        print("Warning: '--response-cache-byte-size' has been deprecated! This will default to the 'local' cache "
+              "implementation with the provided byte size for its config. Please use '--cache-config' instead. "
+              f"The equivalent --cache-config CLI args would be: '--cache-config=local,size={args.response_cache_byte_size}'",
+              file=sys.stderr, flush=True)
+        return {"local": {"size": args.response_cache_byte_size}}
+    return parse_cli_settings(args.cache_config) or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

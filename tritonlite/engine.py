@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tritonlite import __version__
 from tritonlite.backends.registry import BackendRegistry
+from tritonlite.cache import create_cache
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnavailableError, UnsupportedError
 from tritonlite.futures import InferFuture
 from tritonlite.metrics.registry import MetricsRegistry
@@ -80,6 +81,9 @@ class InferenceEngine:
     makes every instance wait for its ``instance_group.rate_limiter`` resources before it executes;
     ``rate_limit_resources`` sets counts as ``"NAME:COUNT[:DEVICE]"`` strings or tuples (default: the
     largest count any instance asks). See :mod:`tritonlite.scheduling.rate_limiter`.
+
+    Response cache (Triton's ``--cache-config``): ``cache_config={"local": {"size": BYTES}}`` or
+    ``{"redis": {"host": ..., "port": ...}}``; models opt in with ``response_cache { enable: true }``.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class InferenceEngine:
         metrics_config: Mapping[str, Any] | Iterable[str] | None = None,
         rate_limit: str = "off",
         rate_limit_resources: Iterable[str | Sequence[Any]] = (),
+        cache_config: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if model_control_mode not in CONTROL_MODES:
             raise InvalidArgumentError(f"model_control_mode must be one of {CONTROL_MODES}, got '{model_control_mode}'")
@@ -118,9 +123,18 @@ class InferenceEngine:
         for name, factory in (backends or {}).items():
             self.registry.register(name, factory)
         self.rate_limiter = RateLimiter(rate_limit, rate_limit_resources)
-        self.metrics_registry = MetricsRegistry(
-            enabled=metrics, gpu=gpu_metrics, cpu=cpu_metrics, interval_ms=metrics_interval_ms, config=metrics_config
-        )
+        #: the response cache models with ``response_cache { enable: true }`` use (None: no cache)
+        self.response_cache = create_cache(cache_config)
+        try:
+            self.metrics_registry = MetricsRegistry(
+                enabled=metrics, gpu=gpu_metrics, cpu=cpu_metrics, interval_ms=metrics_interval_ms, config=metrics_config
+            )
+        except BaseException:
+            if self.response_cache is not None:
+                self.response_cache.close()
+            raise
+        if self.response_cache is not None:
+            self.metrics_registry.attach_cache(self.response_cache)
         self._manager = ModelManager(
             paths,
             self.registry,
@@ -146,6 +160,8 @@ class InferenceEngine:
         except BaseException:
             self._manager.close()
             self.metrics_registry.close()
+            if self.response_cache is not None:
+                self.response_cache.close()
             raise
         if model_control_mode == "poll":
             self._poll_thread = threading.Thread(
@@ -172,6 +188,8 @@ class InferenceEngine:
             self._manager.close()
         finally:
             self.metrics_registry.close()
+            if self.response_cache is not None:
+                self.response_cache.close()
 
     def _poll_loop(self, interval: float) -> None:
         while not self._stop_poll.wait(interval):
@@ -429,11 +447,12 @@ def _stream_completion(
                 result.model_name = result.model_name or request.model_name
                 result.model_version = result.model_version or version
                 result.id = result.id or request.id
-                stats.record_response(index[0], "success", since)
+                if not t.cache_hit:
+                    stats.record_response(index[0], "success", since)
             elif final:
                 stats.record_response(index[0], "empty_response", since)
             index[0] += 1
-            if final:
+            if final and not t.cache_hit:  # a cache hit was counted at its lookup
                 infer_end = t.compute_infer_end or now
                 stats.record_success(t.queue_start, t.compute_start or now, t.compute_input_end or now, infer_end, now, now)
         deliver(result, error, final)
@@ -451,7 +470,8 @@ def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelS
             stats.record_failure(t.queue_start, end, reason, t.compute_start)
             fut.settle(None, error)
         else:
-            stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)
+            if not t.cache_hit:  # a cache hit was counted at its lookup
+                stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)
             fut.settle(result, None)
 
     return done

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tritonlite.backends.base import BackendInstance, LoadContext
+from tritonlite.cache import ModelCache
 from tritonlite.config import config_to_json, instance_names
 from tritonlite.errors import TritonLiteError
 from tritonlite.request import InferenceRequest
@@ -40,6 +41,8 @@ class ModelVersion:
     decoupled: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     gates: list[InstanceGate] = field(default_factory=list)
+    #: the response cache of this version (``response_cache { enable: true }`` on an engine with a cache)
+    cache: ModelCache | None = None
 
     def enqueue(self, request: InferenceRequest, inline: bool = False) -> None:
         """Validate and queue; a validation error is raised to the caller before anything is queued.
@@ -48,6 +51,8 @@ class ModelVersion:
         """
         normalize_request(request, self.spec, self.name)
         request.mark_queued()
+        if self.cache is not None and self.cache.serve(request, self.scheduler):
+            return  # answered from the response cache
         self.stats.record_queued()
         if inline:
             run_inline = getattr(self.scheduler, "run_inline", None)
@@ -122,6 +127,8 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
             except Exception:
                 _log.exception("closing a half-loaded instance of '%s' failed", ctx.model_name)
         raise
+    engine_cache = getattr(ctx.engine, "response_cache", None)
+    cache = ModelCache(engine_cache, stats, ctx.model_name, ctx.model_version) if cfg.response_cache.enable and engine_cache is not None else None
     return ModelVersion(
         name=ctx.model_name,
         version=ctx.model_version,
@@ -135,6 +142,7 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
         load_seconds=time.monotonic() - started,
         decoupled=decoupled,
         gates=gates,
+        cache=cache,
     )
 
 

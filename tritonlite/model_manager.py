@@ -362,6 +362,15 @@ class ModelManager:
         self._check_ensemble_dependencies(name, cfg, deps)
         self._load_ensemble_dependencies(name, deps)
         backend.check_steps(cfg, lambda model, version: self._composing_config(name, model, version))
+        if cfg.response_cache.enable:  # Triton: an ensemble caches only if all its composing models could
+            for step in cfg.ensemble_scheduling.step:
+                composing = self._composing_config(name, step.model_name, step.model_version)
+                if composing.HasField("sequence_batching") or composing.model_transaction_policy.decoupled:
+                    kind = "sequence batching scheduler" if composing.HasField("sequence_batching") else "'decoupled' transaction policy"
+                    raise InvalidArgumentError(
+                        f"Response Cache does not currently support ensemble {name}: its composing model "
+                        f"'{step.model_name}' uses the {kind}. Please disable the response cache."
+                    )
         return backend, versions
 
     def _check_ensemble_dependencies(self, name: str, cfg: ModelConfig, deps: list[str]) -> None:

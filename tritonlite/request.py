@@ -43,6 +43,8 @@ class RequestTimes:
     compute_input_end: int = 0
     compute_infer_end: int = 0
     compute_output_end: int = 0
+    #: answered from the response cache: statistics were recorded at the lookup, not at completion
+    cache_hit: bool = False
 
 
 @dataclass(eq=False)

@@ -92,6 +92,33 @@ class ModelStats:
         for cb in self.listeners:
             cb("success", (queue_start, compute_start, input_end, infer_end, output_end, end))
 
+    def record_cache_hit(self, queue_start: int, lookup_start: int, hit_ns: int, end: int) -> None:
+        """A response came from the cache (core ``UpdateSuccessCacheHit``): success and queue (up to the
+        lookup) grow, ``cache_hit`` gets the lookup-and-copy time; compute, inference and execution
+        counts do not move, nor does ``last_inference`` (set only by executions in Triton)."""
+        with self._lock:
+            d = self.durations
+            d["success"].add(end - queue_start)
+            d["queue"].add(lookup_start - queue_start)
+            d["cache_hit"].add(hit_ns)
+        for cb in self.listeners:
+            cb("cache_hit", (lookup_start - queue_start, hit_ns, end))
+
+    def record_cache_miss(self, ns: int) -> None:
+        """A computed response was stored (core ``UpdateSuccessCacheMiss``): ``ns`` is lookup + insert.
+
+        The request's own success duration already spans both, since it ends after the insert."""
+        with self._lock:
+            self.durations["cache_miss"].add(ns)
+        for cb in self.listeners:
+            cb("cache_miss", ns)
+
+    def cache_snapshot(self) -> tuple[int, int, int, int]:
+        """``(hit count, hit ns, miss count, miss ns)`` for the ``nv_cache_*_per_model`` families."""
+        with self._lock:
+            h, m = self.durations["cache_hit"], self.durations["cache_miss"]
+            return h.count, h.ns, m.count, m.ns
+
     def record_failure(self, queue_start: int, end: int, reason: str = "OTHER", compute_start: int | None = None) -> None:
         """One request failed (validation, backend, cancel or queue rejection).
 

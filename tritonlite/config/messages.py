@@ -77,3 +77,15 @@ FIL_UNKNOWN_MODEL_TYPE = "unknown FIL model_type '{model_type}' for '{model}'"
 def fmt(template: str, **values: Any) -> str:
     """Fill ``template``; a thin alias that keeps call sites short."""
     return template.format(**values)
+
+# response cache (core ValidateModelConfig)
+CACHE_SEQUENCE = (
+    "Response Cache does not currently support model {model} with sequence batching scheduler. Please disable the "
+    "response cache."
+)
+CACHE_DECOUPLED = (
+    "Response Cache does not currently support model {model} with 'decoupled' transaction policy. Please disable the"
+    " response cache."
+)
+# model warmup (core ValidateModelConfig / GenerateWarmupData)
+WARMUP_ENSEMBLE = "model_warmup can not be specified for ensemble '{model}'"

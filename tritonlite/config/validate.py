@@ -64,7 +64,11 @@ def _check(cfg: ModelConfig, model_dir_name: str | None) -> None:
     if cfg.HasField("dynamic_batching"):
         _check_dynamic_batching(cfg)
     if cfg.HasField("sequence_batching"):
+        if cfg.response_cache.enable:
+            raise _fail(msg.CACHE_SEQUENCE, model=model)
         _check_controls(cfg)
+    if cfg.model_transaction_policy.decoupled and cfg.response_cache.enable:
+        raise _fail(msg.CACHE_DECOUPLED, model=model)
     _check_ensemble(cfg)
 
 
@@ -183,6 +187,8 @@ def _check_ensemble(cfg: ModelConfig) -> None:
         raise _fail(msg.ENSEMBLE_NO_SCHEDULING, model=model)
     if cfg.instance_group:
         raise _fail(msg.ENSEMBLE_INSTANCE_GROUP, model=model)
+    if cfg.model_warmup:
+        raise _fail(msg.WARMUP_ENSEMBLE, model=model)
 
 
 __all__ = ["validate", "WILDCARD_DIM"]

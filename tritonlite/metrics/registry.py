@@ -57,6 +57,28 @@ _SUMMARIES = (
     ("nv_inference_compute_output_summary_us",
      "Summary of inference compute output duration in microseconds (does not include cached requests)"),
 )
+#: per-model response cache families (core ``metrics.cc``), only for versions that use the cache
+_CACHE_COUNTERS = (
+    ("nv_cache_num_hits_per_model", "Number of cache hits per model"),
+    ("nv_cache_hit_duration_per_model", "Total cache hit duration per model, in microseconds"),
+    ("nv_cache_num_misses_per_model", "Number of cache misses per model"),
+    ("nv_cache_miss_duration_per_model", "Total cache miss (insert+lookup) duration per model, in microseconds"),
+)
+_CACHE_SUMMARIES = (
+    ("nv_cache_hit_summary_per_model", "Summary of cache hit counts/durations per model, in microseconds."),
+    ("nv_cache_miss_summary_per_model", "Summary of cache miss counts/durations per model, in microseconds."),
+)
+#: server-wide gauges Triton's local cache publishes (``local_cache`` ``InitMetrics``)
+_CACHE_GAUGES = (
+    ("nv_cache_util", "Cache utilization [0.0 - 1.0]"),
+    ("nv_cache_num_entries", "Number of responses stored in response cache"),
+    ("nv_cache_num_hits", "Number of cache hits in response cache"),
+    ("nv_cache_num_misses", "Number of cache misses in response cache"),
+    ("nv_cache_num_lookups", "Number of cache lookups in response cache"),
+    ("nv_cache_num_evictions", "Number of cache evictions in response cache"),
+    ("nv_cache_lookup_duration", "Total cache lookup duration (hit and miss), in microseconds"),
+    ("nv_cache_insertion_duration", "Total cache insertion duration, in microseconds"),
+)
 _PENDING = ("nv_inference_pending_request_count", "Instantaneous number of pending requests awaiting execution per-model.")
 _LOAD = ("nv_model_load_duration_secs", "Model load time in seconds")
 _FIRST_RESPONSE_HELP = "Duration from request to first response in milliseconds"
@@ -68,7 +90,7 @@ _CPU = ("nv_cpu_utilization", "nv_cpu_memory_total_bytes", "nv_cpu_memory_used_b
 
 #: every family name the engine itself shows (custom families may not take them)
 BUILTIN_FAMILIES = frozenset(
-    [n for n, _ in _COUNTS + _LATENCY_COUNTERS + _SUMMARIES + _PINNED]
+    [n for n, _ in _COUNTS + _LATENCY_COUNTERS + _SUMMARIES + _PINNED + _CACHE_COUNTERS + _CACHE_SUMMARIES + _CACHE_GAUGES]
     + [_PENDING[0], _LOAD[0], FIRST_RESPONSE_HISTOGRAM]
     + [n for n, _, _ in GPU_FAMILIES]
     + list(_CPU)
@@ -174,6 +196,11 @@ class ModelSeries:
         self._lock = threading.Lock()
         now = time.monotonic_ns()
         self.summaries = [Summary(config.summary_quantiles, now) for _ in _SUMMARIES] if config.summary_latencies else None
+        #: the version uses the response cache: nv_cache_* series, and no request summary (as Triton)
+        self.cached = getattr(mv, "cache", None) is not None
+        self.cache_summaries = (
+            [Summary(config.summary_quantiles, now) for _ in _CACHE_SUMMARIES] if self.cached and self.summaries is not None else None
+        )
         self._pending: list[tuple[int, ...]] = []
         decoupled = bool(getattr(mv, "decoupled", False))
         self.first_response = Histogram(first_response_buckets(mv.config)) if config.histogram_latencies and decoupled else None
@@ -195,6 +222,14 @@ class ModelSeries:
                 if len(pending) >= SUMMARY_FLUSH_AT:
                     with self._lock:
                         self.flush_locked()
+        elif kind == "cache_hit" and self.cache_summaries is not None:
+            queue_ns, hit_ns, end = payload
+            with self._lock:
+                self.summaries[1].observe(max(0, queue_ns) / 1000.0, end)  # type: ignore[index]
+                self.cache_summaries[0].observe(max(0, hit_ns) / 1000.0, end)
+        elif kind == "cache_miss" and self.cache_summaries is not None:
+            with self._lock:
+                self.cache_summaries[1].observe(max(0, payload) / 1000.0, time.monotonic_ns())
         elif kind == "first_response" and self.first_response is not None:
             with self._lock:
                 self.first_response.observe(max(0, payload) / 1_000_000.0)
@@ -248,6 +283,11 @@ class MetricsRegistry:
         if self._poller is not None:
             self._poller.start()
         self._closed = False
+        self._cache: Any = None
+
+    def attach_cache(self, cache: Any) -> None:
+        """Show the engine's response cache's own gauges (``cache.gauges()``: Triton's local-cache set)."""
+        self._cache = cache
 
     # ---- model lifecycle (called by the model manager) ---------------------------------------------
     def model_ready(self, mv: Any) -> None:
@@ -290,6 +330,11 @@ class MetricsRegistry:
         self._render_models(lines, snaps)
         for name, help_text in _PINNED:
             family(lines, name, "gauge", help_text, [f"{name} 0"])
+        if self._cache is not None:
+            gauges = self._cache.gauges()
+            for name, help_text in _CACHE_GAUGES:
+                if name in gauges:
+                    family(lines, name, "gauge", help_text, [f"{name} {format_value(float(gauges[name]))}"])
         if self.gpu is not None:
             self.gpu.render(lines)
         if self.host is not None:
@@ -308,6 +353,12 @@ class MetricsRegistry:
         if self.config.counter_latencies:
             for j, (name, help_text) in enumerate(_LATENCY_COUNTERS):
                 family(lines, name, "counter", help_text, (f"{name}{s.labels} {snap[5][j] // 1000}" for s, snap in snaps))
+        if self.config.counter_latencies:
+            cached = [(s, s.stats.cache_snapshot()) for s, _ in snaps if s.cached]
+            for j, (name, help_text) in enumerate(_CACHE_COUNTERS):
+                family(lines, name, "counter", help_text, (
+                    f"{name}{s.labels} {c[j] // 1000 if j % 2 else c[j]}" for s, c in cached
+                ))
         family(lines, _PENDING[0], "gauge", _PENDING[1], (f"{_PENDING[0]}{s.labels} {snap[4]}" for s, snap in snaps))
         family(lines, _LOAD[0], "gauge", _LOAD[1], (
             f"{_LOAD[0]}{s.labels} {format_value(float(getattr(s.mv, 'load_seconds', 0.0)))}" for s, _ in snaps
@@ -315,6 +366,7 @@ class MetricsRegistry:
         now = time.monotonic_ns()
         histograms: list[str] = []
         summaries: list[list[str]] = [[] for _ in _SUMMARIES]
+        cache_summaries: list[list[str]] = [[] for _ in _CACHE_SUMMARIES]
         for s, _ in snaps:
             with s._lock:
                 s.flush_locked()
@@ -324,8 +376,13 @@ class MetricsRegistry:
                     histograms.append(f"{name}_count{lt} {h.count}")
                     histograms.append(f"{name}_sum{lt} {format_value(h.sum)}")
                     histograms.extend(f"{name}_bucket{add_label(lt, 'le', format_value(le))} {c}" for le, c in h.cumulative())
+                if s.cache_summaries is not None:
+                    for out, (name, _), summary in zip(cache_summaries, _CACHE_SUMMARIES, s.cache_summaries):
+                        _summary_samples(out, name, s.labels, summary, now)
                 if s.summaries is not None:
-                    for out, (name, _), summary in zip(summaries, _SUMMARIES, s.summaries):
+                    for i, (out, (name, _), summary) in enumerate(zip(summaries, _SUMMARIES, s.summaries)):
+                        if i == 0 and s.cached:
+                            continue  # Triton disables the request summary for models with a response cache
                         out.append(f"{name}_count{s.labels} {summary.count}")
                         out.append(f"{name}_sum{s.labels} {format_value(summary.sum)}")
                         out.extend(
@@ -334,6 +391,8 @@ class MetricsRegistry:
                         )
         family(lines, FIRST_RESPONSE_HISTOGRAM, "histogram", _FIRST_RESPONSE_HELP, histograms)
         for (name, help_text), samples in zip(_SUMMARIES, summaries):
+            family(lines, name, "summary", help_text, samples)
+        for (name, help_text), samples in zip(_CACHE_SUMMARIES, cache_summaries):
             family(lines, name, "summary", help_text, samples)
 
     # ---- lifecycle ----------------------------------------------------------------------------------
@@ -346,6 +405,12 @@ class MetricsRegistry:
             self._poller.stop()
         if self.gpu is not None:
             self.gpu.close()
+
+
+def _summary_samples(out: list[str], name: str, labels: str, summary: Summary, now: int) -> None:
+    out.append(f"{name}_count{labels} {summary.count}")
+    out.append(f"{name}_sum{labels} {format_value(summary.sum)}")
+    out.extend(f"{name}{add_label(labels, 'quantile', format_value(q))} {format_value(v)}" for q, v in summary.values(now))
 
 
 def custom_owner(model_name: str, version: int) -> Hashable:

@@ -225,6 +225,14 @@ class DynamicBatchScheduler:
         if error is not None:
             request.sink.fail(error, reason)  # type: ignore[union-attr]
 
+    def deliver_cached(self, request: InferenceRequest, result: InferResult) -> None:
+        """A response-cache hit: with ``preserve_ordering`` it waits behind responses of requests that
+        left the queue before it (core ``DelegateResponse`` on a hit); otherwise it goes out at once."""
+        if self._ordering is not None:
+            with self._cond:
+                self._ordering.delegate(request)
+        request.sink.send(result, True)  # type: ignore[union-attr]
+
     # ---- batch cutting (always under the lock) -------------------------------------------------------
     def _take_locked(self, dropped: list[tuple[QueueEntry, str]]) -> tuple[list[InferenceRequest] | None, int | None]:
         """Cut the next batch if it should go now: ``(requests, 0)``; else ``(None, wait_ns or None)``.
