@@ -20,6 +20,7 @@ from tritonlite.scheduling import BatchRunner, Scheduler, make_scheduler
 from tritonlite.scheduling.rate_limiter import InstanceGate, gate_config
 from tritonlite.stats import ModelStats
 from tritonlite.validation import IOSpec, normalize_request
+from tritonlite.warmup import build_samples, run_samples
 
 _log = logging.getLogger("tritonlite.model")
 
@@ -112,6 +113,10 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
             if not inst.passive:
                 active.append((inst.name, instance))
                 limited.append((inst.name, inst.device_id, gate_config(cfg, inst.group_name)))
+        if cfg.model_warmup:  # before the scheduler exists: the version is not READY until this succeeds
+            samples = build_samples(cfg, ctx.model_dir, ctx.model_name)
+            for _, instance in active:
+                run_samples(samples, instance, spec, ctx.model_name)
         decoupled = bool(cfg.model_transaction_policy.decoupled)
         runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
         if limiter is not None and limiter.enabled and active and cfg.platform != "ensemble":
