@@ -19,12 +19,14 @@ _LEN = struct.Struct("<I").pack
 
 def request_key(model: str, version: int, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]) -> bytes:
     """16-byte digest identifying a response; inputs are the validated (backend) arrays."""
-    h = hashlib.blake2b(digest_size=16)
+    names = sorted(inputs)
+    arrays = [inputs[n] for n in names]
+    header = [model, str(version), *outputs, ""]
+    for name, arr in zip(names, arrays):
+        header += (name, arr.dtype.str, repr(arr.shape))
+    h = hashlib.blake2b("\x00".join(header).encode(), digest_size=16)
     update = h.update
-    update(f"{model}\x00{version}\x00{chr(31).join(outputs)}\x00".encode())
-    for name in sorted(inputs):
-        arr = inputs[name]
-        update(f"{name}\x00{arr.dtype.str}\x00{arr.shape}\x00".encode())
+    for arr in arrays:
         if arr.dtype.kind == "O":  # BYTES: length-prefixed elements, row-major
             for item in arr.reshape(-1):
                 data = item if isinstance(item, bytes) else bytes(item)
