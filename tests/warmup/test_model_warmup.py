@@ -222,3 +222,74 @@ def test_onnx_warmup_decoupled_warmup_and_ensemble_refusal(tmp_path: Path) -> No
         assert _calls(dec) == [{"requests": 2}]
         _zero_stats(engine, "decoupled_py")
         assert _reason(engine, "ens_warm").endswith("model_warmup can not be specified for ensemble 'ens_warm'")
+
+
+SEQUENCE_PY = """
+import json, os
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.log = os.path.join(args["model_repository"], "calls.jsonl")
+
+    def execute(self, requests):
+        out = []
+        with open(self.log, "a") as f:
+            for r in requests:
+                x = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
+                start = pb_utils.get_input_tensor_by_name(r, "START").as_numpy()
+                f.write(json.dumps({"start": start.tolist(), "shape": list(x.shape)}) + "\\n")
+                out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", x)]))
+        return out
+"""
+
+
+def test_sequence_model_warmup_passes_control_inputs_straight_to_the_backend(tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    model = _py_model(root, "seq_py", """
+        model_warmup [ { name: "seq_start" batch_size: 1
+            inputs { key: "INPUT0" value: { data_type: TYPE_FP32 dims: [ 4 ] zero_data: true } }
+            inputs { key: "START" value: { data_type: TYPE_INT32 dims: [ 1 ] input_data_file: "start.bin" } } } ]
+    """, extra="""sequence_batching { control_input [ { name: "START"
+        control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] } ] }""",
+        code=SEQUENCE_PY, files={"warmup/start.bin": np.array([1], dtype=np.int32).tobytes()})
+    with InferenceEngine(root) as engine:
+        assert engine.is_model_ready("seq_py")
+        assert _calls(model) == [{"start": [[1]], "shape": [1, 4]}]
+        _zero_stats(engine, "seq_py")
+        out = engine.infer("seq_py", {"INPUT0": np.ones((1, 4), np.float32)}, sequence_id=7, sequence_start=True,
+                           sequence_end=True)
+        assert out.outputs["OUTPUT0"].tolist() == [[1.0] * 4]
+        assert _calls(model)[-1] == {"start": [[1]], "shape": [1, 4]}
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
+def test_pytorch_models_warm_up_through_the_same_execute(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+
+    class Checked(torch.nn.Module):
+        def forward(self, a: torch.Tensor) -> torch.Tensor:
+            if bool((a < 0).any()):
+                raise ValueError("negative input")
+            return a * 2
+
+    root = tmp_path / "models"
+    for name, data in (("torch_ok", np.ones(4, np.float32)), ("torch_bad", np.full(4, -1.0, np.float32))):
+        (root / name / "1").mkdir(parents=True)
+        torch.jit.script(Checked()).save(str(root / name / "1" / "model.pt"))
+        write_model(root, name, f"""
+            name: "{name}"
+            platform: "pytorch_libtorch"
+            max_batch_size: 4
+            input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ 4 ] }} ]
+            output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 4 ] }} ]
+            model_warmup [ {{ name: "w" batch_size: 2
+                inputs {{ key: "INPUT__0" value: {{ data_type: TYPE_FP32 dims: [ 4 ] input_data_file: "a.bin" }} }} }} ]
+        """, {"warmup/a.bin": data.tobytes()})
+    with InferenceEngine(root) as engine:
+        assert engine.is_model_ready("torch_ok")
+        _zero_stats(engine, "torch_ok")
+        assert engine.infer("torch_ok", {"INPUT__0": np.ones((1, 4), np.float32)}).outputs["OUTPUT__0"].tolist() == [[2.0] * 4]
+        reason = _reason(engine, "torch_bad")
+        assert reason.startswith("failed to run warmup sample 'w': ") and "negative input" in reason
