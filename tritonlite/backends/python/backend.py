@@ -10,7 +10,9 @@ import json
 
 from tritonlite.backends.base import LoadContext
 from tritonlite.backends.python import pb_utils
+from tritonlite.backends.python._env import isolation_options
 from tritonlite.backends.python.instance import PythonModelInstance
+from tritonlite.backends.python.isolated import IsolatedPythonInstance
 from tritonlite.backends.python.loader import find_model_class, import_model_module
 from tritonlite.config import config_to_json, parse_json_config
 from tritonlite.errors import InternalError, InvalidArgumentError
@@ -43,7 +45,11 @@ class PythonBackend:
             )
         ctx.config.CopyFrom(parse_json_config(json.dumps(returned._model_config)))
 
-    def create_instance(self, ctx: LoadContext) -> PythonModelInstance:
+    def create_instance(self, ctx: LoadContext) -> PythonModelInstance | IsolatedPythonInstance:
+        """In-process by default; a child process when the config asks for isolation (see ``_env``)."""
+        options = isolation_options(ctx.config, ctx.model_name, ctx.model_dir)
+        if options is not None:
+            return IsolatedPythonInstance(ctx, options)
         return PythonModelInstance(ctx)
 
 
