@@ -278,14 +278,14 @@ def test_bls_errors_reach_the_isolated_model(engine):
 
 def test_child_logs_and_custom_metrics_reach_the_parent(tmp_path, caplog):
     root = tmp_path / "models"
-    write_model(root, "crashy", crashy_config("crashy"), {"1/model.py": CRASHY_PY})
+    write_model(root, "logs_crashy", crashy_config("logs_crashy"), {"1/model.py": CRASHY_PY})
     with InferenceEngine(root) as eng:
-        eng.infer("crashy", {"INPUT0": np.array([1], np.int32)})
-        eng.infer("crashy", {"INPUT0": np.array([1], np.int32)})
+        eng.infer("logs_crashy", {"INPUT0": np.array([1], np.int32)})
+        eng.infer("logs_crashy", {"INPUT0": np.array([1], np.int32)})
         text = eng.metrics()
     assert 'crashy_requests{model="crashy"} 2' in text
-    records = [r for r in caplog.records if r.name == "tritonlite.python_model"]
-    assert [r.getMessage() for r in records] == ["crashy crashy_0 starts in its own process"]
+    records = [r for r in caplog.records if r.name == "tritonlite.python_model" and "logs_crashy" in r.getMessage()]
+    assert [r.getMessage() for r in records] == ["crashy logs_crashy_0 starts in its own process"]
     assert records[0].levelname == "WARNING" and records[0].pathname.endswith("model.py")
 
 
@@ -365,3 +365,39 @@ def test_execution_env_directory_and_tarball(tmp_path):
         assert prefix.decode() == os.path.realpath(sys.prefix) and mark == b""
         _, mark = eng.infer("env_tar", {"INPUT0": np.array([b"", b""], np.object_)}).as_numpy("OUTPUT0").tolist()
         assert mark == b"packed"
+
+
+COUNTDOWN_PY = """
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        self.runs = {}
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            cid = request.correlation_id()
+            self.runs[cid] = self.runs.get(cid, 0) + 1
+            if self.runs[cid] < int(pb_utils.get_input_tensor_by_name(request, "IN").as_numpy()[0]):
+                request.set_release_flags(pb_utils.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE)
+                responses.append(None)
+            else:
+                responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUT", np.array([self.runs.pop(cid)], np.int32))]))
+        return responses
+"""
+
+
+def test_release_flags_reach_the_iterative_sequence_batcher(tmp_path):
+    root = tmp_path / "models"
+    write_model(root, "countdown", f"""
+        backend: "python"
+        input [ {{ name: "IN" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        output [ {{ name: "OUT" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        sequence_batching {{ iterative_sequence: true }}
+        {ISOLATED}
+    """, {"1/model.py": COUNTDOWN_PY})
+    with InferenceEngine(root) as eng:
+        assert eng.infer("countdown", {"IN": np.array([3], np.int32)}).as_numpy("OUT").tolist() == [3]

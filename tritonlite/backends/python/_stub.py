@@ -315,11 +315,12 @@ class Stub:
             core.sink = ResponseSink(self._forwarder(token))
             requests.append(core)
         results = self.instance.execute(requests)
+        flags = [getattr(r, "release_flags", 1) for r in requests]  # RESCHEDULE goes back to the parent's batcher
         if results is None:
-            return ("ok", None), None
+            return ("ok", (None, flags)), None
         writer = TensorWriter()
-        encoded = [encode_result(writer, r.outputs, r.parameters, r.error) for r in results]
-        return ("ok", encoded), writer.finish()
+        encoded = [encode_result(writer, r.outputs, r.parameters, r.error) if r is not None else None for r in results]
+        return ("ok", (encoded, flags)), writer.finish()
 
     def _forwarder(self, token: int) -> Callable[..., None]:
         def forward(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str = "") -> None:

@@ -376,7 +376,7 @@ class IsolatedPythonInstance:
             return child
 
     # ---- execute -------------------------------------------------------------------------------------
-    def execute(self, requests: Sequence[InferenceRequest]) -> list[InferResult] | None:
+    def execute(self, requests: Sequence[InferenceRequest]) -> list[InferResult | None] | None:
         child = self._current()
         writer = TensorWriter()
         tokens = []
@@ -395,19 +395,22 @@ class IsolatedPythonInstance:
             if fd is not None:
                 os.close(fd)
         timeout = self.options.execute_timeout_s or None
-        results: list[InferResult] | None = None
         try:
             try:
-                results = fut.result(timeout)
+                outcome = fut.result(timeout)
             except concurrent.futures.TimeoutError:
                 child.kill(
                     f"The execute function of model '{self.model_name}' did not return within "
                     f"{self.options.execute_timeout_s:g} s; its child process (pid {child.pid}) was killed."
                 )
-                results = fut.result()  # fails once the reader has seen the child die
+                outcome = fut.result()  # fails once the reader has seen the child die
         except BaseException:
             self._forget(child, tokens)  # the runner fails these requests
             raise
+        results, flags = outcome
+        for r, flag in zip(requests, flags):
+            if flag != 1 and hasattr(r, "release_flags"):
+                r.release_flags = flag
         if results is not None:
             self._forget(child, tokens)
         return results
@@ -419,11 +422,12 @@ class IsolatedPythonInstance:
                 child.tokens.pop(token, None)
 
     @staticmethod
-    def _decode_results(value: Any, fd: int | None) -> list[InferResult] | None:
-        if value is None:
-            return None
+    def _decode_results(value: Any, fd: int | None) -> tuple[list[InferResult | None] | None, list[int]]:
+        encoded, flags = value
+        if encoded is None:
+            return None, flags
         reader = TensorReader(fd)
-        return [result_from_payload(reader, item) for item in value]  # type: ignore[misc]
+        return [result_from_payload(reader, item) for item in encoded], flags
 
     # ---- what the child asks of the engine (call threads) ----------------------------------------------
     def engine_call(self, child: _Child, method: str, args: Sequence[Any]) -> Any:
