@@ -101,7 +101,8 @@ uint32_t TRITONLITE_DataTypeByteSize(TRITONLITE_DataType datatype);
 /* Load `model_repository` (one directory). `options_json` (may be NULL) is a JSON object with the
  * InferenceEngine keyword options: {"model_control_mode": "none"|"poll"|"explicit",
  * "startup_models": [...], "strict_model_config": bool, "repository_poll_secs": n,
- * "model_load_thread_count": n, "strict_readiness": bool, "server_id": "..."}.
+ * "model_load_thread_count": n, "strict_readiness": bool, "server_id": "...",
+ * "cache_config": {"local": {"size": n}} (Triton's TRITONSERVER_SetCacheConfig)}.
  * Unknown keys or malformed JSON give INVALID_ARG. */
 TRITONLITE_Error* TRITONLITE_EngineNew(TRITONLITE_Engine** engine, const char* model_repository,
                                        const char* options_json /* may be NULL */);

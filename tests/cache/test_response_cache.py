@@ -263,3 +263,16 @@ def test_bad_cache_config_is_an_invalid_argument_naming_the_field(repo: Path, co
     with pytest.raises(InvalidArgumentError) as info:
         InferenceEngine(repo, cache_config=config)
     assert str(info.value).startswith(message)
+
+
+def test_c_and_java_engine_options_carry_the_cache_config(repo: Path) -> None:
+    from tritonlite.capi._impl import parse_engine_options
+
+    opts = parse_engine_options('{"cache_config": {"local": {"size": 4096}}}')
+    assert opts == {"cache_config": {"local": {"size": 4096}}}
+    with InferenceEngine(repo, **opts) as engine:
+        engine.infer("cached", _xy())
+        engine.infer("cached", _xy())
+        assert _counts(engine, "cached")["cache_hit"] == 1
+    with pytest.raises(InvalidArgumentError, match="engine option 'cache_config' must be dict"):
+        parse_engine_options('{"cache_config": "local,size=10"}')

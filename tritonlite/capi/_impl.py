@@ -39,6 +39,7 @@ ENGINE_OPTIONS: dict[str, tuple[type, ...]] = {
     "model_load_thread_count": (int,),
     "strict_readiness": (bool,),
     "server_id": (str,),
+    "cache_config": (dict,),  # the response cache, e.g. {"local": {"size": 1048576}} or {"redis": {...}}
 }
 RESPONSE_FINAL = 1
 

@@ -45,7 +45,7 @@ public final class InferenceEngine implements AutoCloseable {
      * With options as a JSON object (may be null), e.g.
      * {@code {"model_control_mode": "explicit", "startup_models": ["add_sub"]}}; keys are the Python engine's keyword
      * options (model_control_mode, startup_models, strict_model_config, repository_poll_secs, model_load_thread_count,
-     * strict_readiness, server_id).
+     * strict_readiness, server_id, cache_config).
      */
     public static InferenceEngine open(String modelRepository, String optionsJson) {
         if (modelRepository == null) {
