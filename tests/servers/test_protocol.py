@@ -136,3 +136,16 @@ def test_shm_registry_and_per_engine_lifetime(tmp_path: os.PathLike) -> None:
     finally:
         seg.close()
         seg.unlink()
+
+
+def test_shapes_no_array_can_have_are_invalid_argument() -> None:
+    """Found by tests/hardening/test_fuzz_grpc.py: a zero-element shape numpy cannot describe was INTERNAL."""
+    from tritonlite.errors import InvalidArgumentError
+    from tritonlite.protocol.tensors import check_shape, from_raw
+
+    for shape in ([0, 2**63 - 1], [2**40, 0, 2**40], [1] * 33):
+        with pytest.raises(InvalidArgumentError) as info:
+            from_raw("FP16", shape, b"", name="x", model="m")
+        assert str(info.value) == f"unexpected shape for input 'x' for model 'm': {shape} exceeds the largest tensor that can exist"
+    assert check_shape([0, 2**57, 3]) == (0, 2**57, 3)
+    assert from_raw("FP32", [0, 5], b"").shape == (0, 5)

@@ -19,7 +19,7 @@ from tritonlite.errors import InvalidArgumentError, TritonLiteError, Unsupported
 from tritonlite.protocol.models import ModelInfo, prepare_output
 from tritonlite.protocol.params import request_options
 from tritonlite.protocol.shm import SharedMemoryRegistry, ShmTarget, input_from_params
-from tritonlite.protocol.tensors import datatype_of, element_count, from_raw
+from tritonlite.protocol.tensors import check_shape, datatype_of, element_count, from_raw
 from tritonlite.protos import grpc_service_pb2 as pb
 from tritonlite.request import InferenceRequest, InferResult
 
@@ -175,9 +175,7 @@ def _typed_contents(tensor: Any, model: str) -> np.ndarray:
                 f"'{kind_name}', expected datatype '{datatype}'"
             )
         found = (fname, kind_name, np_dtype)
-    shape = tuple(int(d) for d in tensor.shape)
-    if any(d < 0 for d in shape):
-        raise InvalidArgumentError(f"unexpected shape for input '{name}' for model '{model}': negative dimension in {list(shape)}")
+    shape = check_shape(tensor.shape, name=name, model=model)
     count = element_count(shape)
     dt = DataType.from_protocol(datatype)
     if found is None:  # contents present but empty: only a zero-element tensor fits

@@ -33,6 +33,24 @@ def element_count(shape: Sequence[int]) -> int:
     return math.prod(int(d) for d in shape)
 
 
+#: numpy cannot describe an array with more dims, or whose non-zero dims multiply past this (8-byte items)
+_MAX_NDIM = 32
+_MAX_ELEMENTS = 2**59
+
+
+def check_shape(shape: Sequence[int], *, name: str = "", model: str = "") -> tuple[int, ...]:
+    """``shape`` as a tuple, refused with InvalidArgumentError when a dim is negative or numpy could not
+    even describe it (a shape like ``[0, 2**63 - 1]`` has zero elements yet no array of it exists)."""
+    shape = tuple(int(d) for d in shape)
+    if any(d < 0 for d in shape):
+        raise InvalidArgumentError(f"unexpected shape for input '{name}' for model '{model}': negative dimension in {list(shape)}")
+    if len(shape) > _MAX_NDIM or math.prod(d for d in shape if d) >= _MAX_ELEMENTS:
+        raise InvalidArgumentError(
+            f"unexpected shape for input '{name}' for model '{model}': {list(shape)} exceeds the largest tensor that can exist"
+        )
+    return shape
+
+
 def wire_dtype(datatype: DataType | str) -> np.dtype:
     """The numpy dtype raw bytes of ``datatype`` decode to (not defined for BYTES)."""
     dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
@@ -65,9 +83,7 @@ def from_raw(
     Triton's message (``name``/``model`` fill it in).
     """
     dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
-    shape = tuple(int(d) for d in shape)
-    if any(d < 0 for d in shape):
-        raise InvalidArgumentError(f"unexpected shape for input '{name}' for model '{model}': negative dimension in {list(shape)}")
+    shape = check_shape(shape, name=name, model=model)
     view = memoryview(buffer).cast("B") if not isinstance(buffer, (bytes, bytearray)) else buffer
     count = element_count(shape)
     if dt is DataType.BYTES:
@@ -117,4 +133,4 @@ def datatype_of(array: np.ndarray, declared: DataType | str | None = None) -> st
     return DataType.from_numpy(np.asarray(array).dtype).protocol_name
 
 
-__all__ = ["element_count", "wire_dtype", "byte_size", "from_raw", "to_raw", "datatype_of"]
+__all__ = ["check_shape", "element_count", "wire_dtype", "byte_size", "from_raw", "to_raw", "datatype_of"]
