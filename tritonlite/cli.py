@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="response cache setting, e.g. local,size=1048576 or redis,host=HOST (repeatable)")
     add("--response-cache-byte-size", dest="response_cache_byte_size", default=None, metavar="BYTES",
         help="DEPRECATED: use --cache-config local,size=BYTES")
+    # tracing
+    add("--trace-config", dest="trace_config", action="append", default=[], metavar="[MODE,]SETTING=VALUE",
+        help="trace setting: level, rate, count, mode; triton,file= / triton,log-frequency=; opentelemetry,url= ... (repeatable)")
     # logging
     add("--log-verbose", type=int, default=0)
     add("--log-info", type=_bool, default=True, metavar="BOOL")
@@ -333,6 +336,7 @@ def serve(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             rate_limit_resources=args.rate_limit_resources,
             cache_config=cache_config,
+            trace_config=args.trace_config or None,
         )
     except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
         _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")

@@ -24,6 +24,7 @@ from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
 from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
 from tritonlite.scheduling.rate_limiter import RateLimiter
+from tritonlite.tracing import Tracer
 from tritonlite.streams import ResponseStream
 from tritonlite.stats import ModelStats
 
@@ -84,6 +85,10 @@ class InferenceEngine:
 
     Response cache (Triton's ``--cache-config``): ``cache_config={"local": {"size": BYTES}}`` or
     ``{"redis": {"host": ..., "port": ...}}``; models opt in with ``response_cache { enable: true }``.
+
+    Tracing (Triton's ``--trace-config``): ``trace_config`` is a list of ``"[<mode>,]<setting>=<value>"``
+    strings (``["level=TIMESTAMPS", "rate=1", "triton,file=/tmp/trace.json"]``) or a mapping; settings
+    change at run time with :meth:`update_trace_settings`. See :mod:`tritonlite.tracing`.
     """
 
     def __init__(
@@ -106,6 +111,7 @@ class InferenceEngine:
         rate_limit: str = "off",
         rate_limit_resources: Iterable[str | Sequence[Any]] = (),
         cache_config: Mapping[str, Mapping[str, Any]] | None = None,
+        trace_config: Iterable[str] | Mapping[str, Any] | None = None,
     ) -> None:
         if model_control_mode not in CONTROL_MODES:
             raise InvalidArgumentError(f"model_control_mode must be one of {CONTROL_MODES}, got '{model_control_mode}'")
@@ -123,6 +129,7 @@ class InferenceEngine:
         for name, factory in (backends or {}).items():
             self.registry.register(name, factory)
         self.rate_limiter = RateLimiter(rate_limit, rate_limit_resources)
+        self.tracer = Tracer(trace_config)
         #: the response cache models with ``response_cache { enable: true }`` use (None: no cache)
         self.response_cache = create_cache(cache_config)
         try:
@@ -132,6 +139,7 @@ class InferenceEngine:
         except BaseException:
             if self.response_cache is not None:
                 self.response_cache.close()
+            self.tracer.close()
             raise
         if self.response_cache is not None:
             self.metrics_registry.attach_cache(self.response_cache)
@@ -162,6 +170,7 @@ class InferenceEngine:
             self.metrics_registry.close()
             if self.response_cache is not None:
                 self.response_cache.close()
+            self.tracer.close()
             raise
         if model_control_mode == "poll":
             self._poll_thread = threading.Thread(
@@ -190,6 +199,7 @@ class InferenceEngine:
             self.metrics_registry.close()
             if self.response_cache is not None:
                 self.response_cache.close()
+            self.tracer.close()
 
     def _poll_loop(self, interval: float) -> None:
         while not self._stop_poll.wait(interval):
@@ -257,6 +267,8 @@ class InferenceEngine:
         except TritonLiteError as exc:
             on_response(None, exc, True)
             return
+        if request.trace is not None or self.tracer.settings.active:
+            self.tracer.start(request, mv.version)
         request.sink = ResponseSink(_stream_completion(on_response, request, mv.stats))
         try:
             mv.enqueue(request)
@@ -291,6 +303,8 @@ class InferenceEngine:
         except TritonLiteError as exc:
             fut.set_exception(exc)
             return fut
+        if request.trace is not None or self.tracer.settings.active:
+            self.tracer.start(request, mv.version)
         request.sink = ResponseSink(_unary_completion(fut, request, mv.stats))
         try:
             mv.enqueue(request, inline)
@@ -372,6 +386,20 @@ class InferenceEngine:
         if not self.metrics_registry.enabled:
             raise UnsupportedError("metrics are disabled for this engine (metrics=False)")
         return self.metrics_registry.render()
+
+    # ---- tracing ------------------------------------------------------------------------------------
+    def trace_settings(self, model_name: str = "") -> dict[str, Any]:
+        """Triton's trace settings (global, or ``model_name``'s own values over them); ``trace_count`` is what is left."""
+        if model_name:
+            self._manager.get(model_name)  # unknown model: NOT_FOUND, as Triton
+        return self.tracer.settings.trace_settings(model_name)
+
+    def update_trace_settings(self, settings: Mapping[str, Any], model_name: str = "") -> dict[str, Any]:
+        """Change trace settings at run time (``trace_level``, ``trace_rate``, ``trace_count``, ``log_frequency``,
+        ``trace_file``); a None value clears a model's own value (or resets a global one)."""
+        if model_name:
+            self._manager.get(model_name)
+        return self.tracer.settings.update_trace_settings(settings, model_name, local=True)
 
     # ---- statistics ---------------------------------------------------------------------------------
     def model_statistics(self, name: str = "", version: str | int = "") -> dict[str, Any]:
@@ -455,6 +483,8 @@ def _stream_completion(
             if final and not t.cache_hit:  # a cache hit was counted at its lookup
                 infer_end = t.compute_infer_end or now
                 stats.record_success(t.queue_start, t.compute_start or now, t.compute_input_end or now, infer_end, now, now)
+        if final and request.trace is not None:
+            request.trace.finish(request, now, result.outputs if result is not None else None)
         deliver(result, error, final)
 
     return done
@@ -468,11 +498,12 @@ def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelS
         t = request.times
         if error is not None:
             stats.record_failure(t.queue_start, end, reason, t.compute_start)
-            fut.settle(None, error)
         else:
             if not t.cache_hit:  # a cache hit was counted at its lookup
                 stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)
-            fut.settle(result, None)
+        if request.trace is not None:
+            request.trace.finish(request, end, result.outputs if result is not None else None)
+        fut.settle(result if error is None else None, error)
 
     return done
 

@@ -136,6 +136,10 @@ class InferenceRequest:
     #: release flags the backend set (pb_utils ``set_release_flags``); RESCHEDULE asks an iterative
     #: sequence batcher to run this request again
     release_flags: int = 1
+    #: the request's ``tritonlite.tracing.RequestTrace`` when it is traced (an ensemble step: its parent's until submitted)
+    trace: Any = None
+    #: W3C ``traceparent`` a door received with the request (OpenTelemetry context propagation)
+    trace_context: str = ""
 
     def cancel(self) -> None:
         """Ask for cancellation: queued work is dropped, running Python models see is_cancelled()."""

@@ -184,6 +184,8 @@ class InferenceServicer:
         decoded = decode_infer_request(request, self.shm)
         core = decoded.request
         context.add_callback(core.cancel)  # runs when the call ends: a cancelled call cancels the request
+        if self.engine.tracer.active:  # W3C trace context for OpenTelemetry mode
+            core.trace_context = next((str(v) for k, v in context.invocation_metadata() or () if k == "traceparent"), "")
         fut = self.engine.submit_request(core, True)  # inline on an idle instance: no thread hand-off
         try:
             result = fut.result()

@@ -187,6 +187,8 @@ class HttpApp:
             if isinstance(exc, TritonLiteError):
                 raise
             raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
+        if self.engine.tracer.active:  # W3C trace context for OpenTelemetry mode
+            decoded.request.trace_context = req.headers.get("traceparent", "")
         result = await self.engine.submit_request(decoded.request)
         parts, header_len = encode_infer(result, decoded, info, self.registry)
         headers: list[tuple[str, str]]

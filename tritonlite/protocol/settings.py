@@ -2,17 +2,17 @@
 
 tritonlite keeps these as settings with Triton's keys, defaults and validation so clients can
 read and update them (``/v2/logging``, ``/v2/trace/setting``, gRPC ``LogSettings``/``TraceSetting``).
-They configure nothing process-global.
+Trace settings are the engine's tracer's (they take effect); nothing here is process-global.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 import weakref
 from typing import Any, Mapping
 
 from tritonlite.errors import InvalidArgumentError, UnavailableError, UnsupportedError
+from tritonlite.tracing.settings import TRACE_DEFAULTS, TraceSettings
 
 LOG_DEFAULTS: dict[str, Any] = {
     "log_file": "",
@@ -22,25 +22,17 @@ LOG_DEFAULTS: dict[str, Any] = {
     "log_verbose_level": 0,
     "log_format": "default",
 }
-TRACE_DEFAULTS: dict[str, Any] = {
-    "trace_level": ["OFF"],
-    "trace_rate": "1000",
-    "trace_count": "-1",
-    "log_frequency": "0",
-    "trace_file": "",
-    "trace_mode": "triton",
-}
-_TRACE_LEVELS = ("OFF", "TIMESTAMPS", "TENSORS")
-
-
 class ServerSettings:
-    """Logging settings and global + per-model trace settings (thread-safe)."""
+    """Logging settings, and the engine's trace settings (thread-safe).
 
-    def __init__(self) -> None:
+    Trace settings are the engine's own (:class:`tritonlite.tracing.TraceSettings`, which makes them
+    real); a ServerSettings made without one keeps a private copy.
+    """
+
+    def __init__(self, trace: TraceSettings | None = None) -> None:
         self._lock = threading.Lock()
         self._log = dict(LOG_DEFAULTS)
-        self._trace = copy.deepcopy(TRACE_DEFAULTS)
-        self._model_trace: dict[str, dict[str, Any]] = {}
+        self._trace = trace if trace is not None else TraceSettings()
 
     # ---- logging --------------------------------------------------------------------------------------
     def log_settings(self) -> dict[str, Any]:
@@ -81,70 +73,12 @@ class ServerSettings:
 
     # ---- trace ----------------------------------------------------------------------------------------
     def trace_settings(self, model: str = "") -> dict[str, Any]:
-        with self._lock:
-            out = copy.deepcopy(self._trace)
-            if model:
-                out.update(copy.deepcopy(self._model_trace.get(model, {})))
-            return out
+        return self._trace.trace_settings(model)
 
     def update_trace_settings(self, values: Mapping[str, Any], model: str = "") -> dict[str, Any]:
-        """Apply a partial update; a null (or, from gRPC, an empty list) clears the key back to the
-        global value (per model) or the default (global). Values are strings, ``trace_level`` a list."""
-        if not isinstance(values, Mapping):
-            raise InvalidArgumentError("trace settings must be a JSON object")
-        updates: dict[str, Any] = {}
-        for key, value in values.items():
-            if value is None or (isinstance(value, list) and not value and key != "trace_level"):
-                updates[key] = None
-                continue
-            if key == "trace_file":
-                raise UnsupportedError("trace file location can not be updated through network protocol")
-            if key == "trace_level":
-                if isinstance(value, str):
-                    value = [value]
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise InvalidArgumentError("expect an array of strings for 'trace_level'")
-                if not value:
-                    updates[key] = None
-                    continue
-                for v in value:
-                    if v not in _TRACE_LEVELS:
-                        raise InvalidArgumentError(f"invalid trace level '{v}': expected one of {list(_TRACE_LEVELS)}")
-                if "OFF" in value and len(value) > 1:
-                    raise InvalidArgumentError("trace level 'OFF' cannot be specified with other trace levels")
-                updates[key] = list(dict.fromkeys(value))
-                continue
-            if isinstance(value, list) and len(value) == 1:
-                value = value[0]
-            if not isinstance(value, str):
-                raise InvalidArgumentError(f"Unable to parse '{key}': expect a string value")
-            if key in ("trace_rate", "log_frequency"):
-                if not value.isdigit():
-                    raise InvalidArgumentError(f"Unable to parse '{key}': expect an unsigned integer, got '{value}'")
-                updates[key] = str(int(value))
-            elif key == "trace_count":
-                try:
-                    n = int(value)
-                except ValueError:
-                    raise InvalidArgumentError(f"Unable to parse 'trace_count': expect an integer, got '{value}'") from None
-                if n < -1:
-                    raise InvalidArgumentError("Unable to parse 'trace_count': the value must be >= -1")
-                updates[key] = str(n)
-            elif key == "trace_mode":
-                raise InvalidArgumentError("trace mode can not be updated through network protocol")
-            else:
-                raise InvalidArgumentError(f"unknown trace setting '{key}'")
-        with self._lock:
-            target = self._model_trace.setdefault(model, {}) if model else self._trace
-            for key, value in updates.items():
-                if value is None:
-                    if model:
-                        target.pop(key, None)
-                    elif key in TRACE_DEFAULTS:
-                        target[key] = copy.deepcopy(TRACE_DEFAULTS[key])
-                else:
-                    target[key] = value
-        return self.trace_settings(model)
+        """A network update: a null (or, from gRPC, an empty list) clears the key back to the global
+        value (per model) or the default (global); file and mode cannot change this way."""
+        return self._trace.update_trace_settings(values, model, local=False)
 
 
 _SETTINGS: "weakref.WeakKeyDictionary[Any, ServerSettings]" = weakref.WeakKeyDictionary()
@@ -156,7 +90,8 @@ def settings_for(engine: Any) -> ServerSettings:
     with _SETTINGS_LOCK:
         s = _SETTINGS.get(engine)
         if s is None:
-            s = _SETTINGS[engine] = ServerSettings()
+            tracer = getattr(engine, "tracer", None)
+            s = _SETTINGS[engine] = ServerSettings(tracer.settings if tracer is not None else None)
         return s
 
 

@@ -295,6 +295,7 @@ class EnsembleScheduler:
             timeout_us=request.timeout_us,
             parameters=dict(request.parameters),
             parent=request,
+            trace=request.trace,  # the engine makes it a child trace (parent_id) of the ensemble's
         )
         run = _Run(step, iteration, sub, bool(shape is not None and shape.decoupled))
         ctx.running.add(run)
