@@ -111,3 +111,180 @@ def add_onnx_model(root: Path, name: str = "add_sub_onnx", versions: tuple[int, 
     for v in versions:
         onnx_models.add_sub(model_dir / str(v) / "model.onnx")
     return model_dir
+
+
+# ---- Triton's python_backend examples, re-written (issue 16): BLS with a bytes model name, decoupled BLS
+# summing into an int64 array for an INT32 output, ensembles whose step returns int64 for INT32 -------------
+_EXAMPLE_PY = {
+    # examples/add_sub: two FP32 inputs, their sum and difference
+    "add_sub": """
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                out = []
+                for r in requests:
+                    a = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
+                    b = pb_utils.get_input_tensor_by_name(r, "INPUT1").as_numpy()
+                    out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", a + b), pb_utils.Tensor("OUTPUT1", a - b)]))
+                return out
+    """,
+    # examples/bls sync: the target model's name arrives in a BYTES tensor, so it is bytes, not str
+    "bls_sync": """
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                out = []
+                for r in requests:
+                    name = pb_utils.get_input_tensor_by_name(r, "MODEL_NAME").as_numpy()[0]
+                    bls = pb_utils.InferenceRequest(
+                        model_name=name, requested_output_names=["OUTPUT0", "OUTPUT1"],
+                        inputs=[pb_utils.get_input_tensor_by_name(r, "INPUT0"), pb_utils.get_input_tensor_by_name(r, "INPUT1")])
+                    resp = bls.exec()
+                    if resp.has_error():
+                        raise pb_utils.TritonModelException(resp.error().message())
+                    out.append(pb_utils.InferenceResponse(output_tensors=resp.output_tensors()))
+                return out
+    """,
+    # examples/decoupled square: IN=n answers n responses, each OUT=n (int32), then the final flag alone
+    "square_int32": """
+        import numpy as np
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                for r in requests:
+                    n = int(pb_utils.get_input_tensor_by_name(r, "IN").as_numpy()[0])
+                    sender = r.get_response_sender()
+                    for _ in range(n):
+                        sender.send(pb_utils.InferenceResponse([pb_utils.Tensor("OUT", np.array([n], np.int32))]))
+                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return None
+    """,
+    # examples/bls_decoupled sync: np.array([0]) is int64, so SUM (declared TYPE_INT32) comes back int64
+    "bls_decoupled_sync": """
+        import numpy as np
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                num = pb_utils.get_input_tensor_by_name(requests[0], "IN")
+                bls = pb_utils.InferenceRequest(model_name="square_int32", inputs=[num], requested_output_names=["OUT"])
+                total = np.array([0])
+                for resp in bls.exec(decoupled=True):
+                    if resp.has_error():
+                        raise pb_utils.TritonModelException(resp.error().message())
+                    if len(resp.output_tensors()) > 0:
+                        total += pb_utils.get_output_tensor_by_name(resp, "OUT").as_numpy()
+                return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("SUM", total)])]
+    """,
+    # examples/bls_decoupled async: two decoupled BLS calls gathered on the model's event loop
+    "bls_decoupled_async": """
+        import asyncio
+        import numpy as np
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            async def execute(self, requests):
+                num = pb_utils.get_input_tensor_by_name(requests[0], "IN")
+                calls = [pb_utils.InferenceRequest(model_name="square_int32", inputs=[num], requested_output_names=["OUT"])
+                         .async_exec(decoupled=True) for _ in range(2)]
+                total = np.array([0])
+                for responses in await asyncio.gather(*calls):
+                    for resp in responses:
+                        if resp.has_error():
+                            raise pb_utils.TritonModelException(resp.error().message())
+                        if len(resp.output_tensors()) > 0:
+                            total += pb_utils.get_output_tensor_by_name(resp, "OUT").as_numpy()
+                return [pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("SUM", total)])]
+    """,
+    # a unary model whose OUT (declared TYPE_INT32) is int64: what Triton labels INT64 on the wire
+    "widen_int32": """
+        import numpy as np
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                return [pb_utils.InferenceResponse([pb_utils.Tensor(
+                    "OUT", pb_utils.get_input_tensor_by_name(r, "IN").as_numpy().astype(np.int64) * 2)]) for r in requests]
+    """,
+    # the decoupled form: IN=n responses of int64 OUT=[0..n) for an INT32 output
+    "widen_int32_decoupled": """
+        import numpy as np
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                for r in requests:
+                    n = int(pb_utils.get_input_tensor_by_name(r, "IN").as_numpy()[0])
+                    sender = r.get_response_sender()
+                    for i in range(n):
+                        sender.send(pb_utils.InferenceResponse([pb_utils.Tensor("OUT", np.array([i], np.int64))]))
+                    sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
+                return None
+    """,
+    "identity_int32": """
+        import triton_python_backend_utils as pb_utils
+
+        class TritonPythonModel:
+            def execute(self, requests):
+                return [pb_utils.InferenceResponse([pb_utils.Tensor("OUT", pb_utils.get_input_tensor_by_name(r, "IN").as_numpy())])
+                        for r in requests]
+    """,
+}
+
+
+def _int32_io(name: str, out: str, decoupled: bool = False) -> str:
+    policy = "model_transaction_policy { decoupled: true }" if decoupled else ""
+    return f"""
+        name: "{name}"
+        backend: "python"
+        input [ {{ name: "IN" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        output [ {{ name: "{out}" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        {policy}
+    """
+
+
+def _ensemble(name: str, steps: list[tuple[str, str, str]], out: str) -> str:
+    """An ensemble IN -> steps (model, input tensor, output tensor) -> ``out``, all declared TYPE_INT32."""
+    body = ", ".join(
+        f'{{ model_name: "{m}" model_version: -1 input_map {{ key: "IN" value: "{i}" }} output_map {{ key: "OUT" value: "{o}" }} }}'
+        for m, i, o in steps
+    )
+    return f"""
+        name: "{name}"
+        platform: "ensemble"
+        input [ {{ name: "IN" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        output [ {{ name: "{out}" data_type: TYPE_INT32 dims: [ 1 ] }} ]
+        ensemble_scheduling {{ step [ {body} ] }}
+    """
+
+
+def build_triton_example_models(root: Path) -> Path:
+    """The issue-16 repository: Triton's example models (own code, same behaviour) plus dtype-mismatch cases."""
+    fp32_pair = """
+        input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "INPUT1" data_type: TYPE_FP32 dims: [ 4 ] } ]
+        output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ 4 ] }, { name: "OUTPUT1" data_type: TYPE_FP32 dims: [ 4 ] } ]
+    """
+    configs = {
+        "add_sub": f'name: "add_sub"\nbackend: "python"\nmax_batch_size: 0\n{fp32_pair}',
+        "bls_sync": 'name: "bls_sync"\nbackend: "python"\n'
+                    'input [ { name: "MODEL_NAME" data_type: TYPE_STRING dims: [ 1 ] } ]\n' + fp32_pair,
+        "square_int32": _int32_io("square_int32", "OUT", decoupled=True),
+        "bls_decoupled_sync": _int32_io("bls_decoupled_sync", "SUM"),
+        "bls_decoupled_async": _int32_io("bls_decoupled_async", "SUM"),
+        "widen_int32": _int32_io("widen_int32", "OUT"),
+        "widen_int32_decoupled": _int32_io("widen_int32_decoupled", "OUT", decoupled=True),
+        "identity_int32": _int32_io("identity_int32", "OUT"),
+    }
+    for name, code in _EXAMPLE_PY.items():
+        write_model(root, name, configs[name], {"1/model.py": code})
+    # the int64 step output is the ensemble's output: it leaves labelled INT64, as in Triton
+    write_model(root, "ens_widen", _ensemble("ens_widen", [("widen_int32", "IN", "WIDE")], "WIDE"))
+    (root / "ens_widen" / "1").mkdir()
+    # the int64 step output feeds an INT32 input: the next step refuses it with Triton's input data-type error
+    write_model(root, "ens_widen_then_int32", _ensemble(
+        "ens_widen_then_int32", [("widen_int32", "IN", "WIDE"), ("identity_int32", "WIDE", "FINAL")], "FINAL"))
+    (root / "ens_widen_then_int32" / "1").mkdir()
+    return root

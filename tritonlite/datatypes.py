@@ -111,6 +111,22 @@ _ITEMSIZE: dict[DataType, int] = {d: (_TO_NUMPY[d].itemsize if d in _TO_NUMPY an
 _ITEMSIZE[DataType.BF16] = 2
 
 
+def output_datatype(dtype: Any, declared: "DataType | int | None" = None) -> DataType:
+    """The type an output array is sent as: its own numpy dtype, as Triton labels it.
+
+    Triton (python_backend, ensembles, core) labels every response output with the dtype the model
+    actually returned and never casts it to the config's ``data_type``: an int64 array for an output
+    declared TYPE_INT32 goes out as INT64 data labelled INT64. The declared type only decides what a
+    2-byte unsigned array means (numpy has no bfloat16, so BF16 travels as uint16). Every door (HTTP,
+    gRPC, C, Java) labels outputs through this one rule, so a label can never disagree with the bytes.
+    """
+    dt = np.dtype(dtype)
+    found = DataType.from_numpy(dt.newbyteorder("=") if dt.byteorder in "<>" and dt.kind not in "OSU" else dt)
+    if found is DataType.UINT16 and declared is not None and int(declared) == DataType.BF16:
+        return DataType.BF16
+    return found
+
+
 def as_bytes_array(values: Any) -> np.ndarray:
     """Coerce a BYTES tensor to an object array of ``bytes`` (str elements are UTF-8 encoded)."""
     arr = np.asarray(values, dtype=np.object_)
@@ -155,4 +171,4 @@ def deserialize_bytes_tensor(buffer: bytes | memoryview) -> np.ndarray:
     return out
 
 
-__all__ = ["DataType", "as_bytes_array", "serialize_bytes_tensor", "deserialize_bytes_tensor"]
+__all__ = ["DataType", "output_datatype", "as_bytes_array", "serialize_bytes_tensor", "deserialize_bytes_tensor"]

@@ -219,19 +219,22 @@ class ModelManager:
         name = rec.name
         if files:
             if config_json is None:
-                raise InvalidArgumentError(f"failed to load '{name}', the model config must be provided along with model files")
+                raise _poll_failed(name, "the model config must be provided along with model files")
             model_dir = self._write_override(rec, files)
         else:
             loc = scan(self.roots).get(name)
             if loc is None:
-                raise InternalError(f"failed to load '{name}', failed to poll from model repository")
+                raise _poll_failed(name)
             if loc.duplicates:
                 raise InvalidArgumentError(
                     f"model '{name}' appears in multiple repositories: {', '.join(str(p) for p in (loc.path,) + loc.duplicates)}"
                 )
             model_dir = loc.path
         if config_json is not None:
-            cfg, source = parse_json_config(config_json), "config override"
+            try:
+                cfg, source = parse_json_config(config_json), "config override"
+            except TritonLiteError as exc:  # Triton: a bad override fails the poll of the model
+                raise _poll_failed(name, exc.message) from exc
         else:
             path = model_dir / "config.pbtxt"
             source = str(path)
@@ -244,21 +247,35 @@ class ModelManager:
         return model_dir, cfg, source
 
     def _write_override(self, rec: ModelRecord, files: Mapping[str, Any]) -> Path:
+        """Write ``file:`` overrides into a fresh directory; any bad key or write is Triton's poll failure."""
+        name = rec.name
+        planned: list[tuple[Path, bytes]] = []
+        for key, content in files.items():  # check everything before touching the disk
+            if not isinstance(key, str) or not key.startswith("file:"):
+                raise _poll_failed(name, f"unexpected load parameter '{key}': file keys must start with 'file:'")
+            rel = Path(key[len("file:"):])
+            if not rel.parts or rel.is_absolute() or ".." in rel.parts:
+                raise _poll_failed(name, f"file path '{rel}' escapes the model directory")
+            try:
+                data = content if isinstance(content, (bytes, bytearray)) else base64.b64decode(content, validate=True)
+            except (ValueError, TypeError) as exc:
+                raise _poll_failed(name, f"file '{rel}' is not valid base64: {exc}") from exc
+            planned.append((rel, bytes(data)))
         if self._tmp is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="tritonlite-overrides-"))
-        target = self._tmp / rec.name
+        target = self._tmp / name
         shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for key, content in files.items():
-            if not key.startswith("file:"):
-                raise InvalidArgumentError(f"unexpected load parameter '{key}': file keys must start with 'file:'")
-            rel = Path(key[len("file:"):])
-            if rel.is_absolute() or ".." in rel.parts:
-                raise InvalidArgumentError(f"file path '{rel}' escapes the model directory")
-            data = content if isinstance(content, (bytes, bytearray)) else base64.b64decode(content)
-            dest = target / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(bytes(data))
+        current = "."
+        try:
+            target.mkdir(parents=True)
+            for rel, data in planned:
+                current = str(rel)
+                dest = target / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+        except OSError as exc:  # e.g. ENAMETOOLONG for a file name over NAME_MAX
+            shown = current if len(current) <= 64 else f"{current[:60]}..."
+            raise _poll_failed(name, f"file '{shown}' could not be written: {exc.strerror or exc}") from exc
         rec.override_dir = target
         return target
 
@@ -496,6 +513,13 @@ class ModelManager:
             self.unload(name)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _poll_failed(name: str, detail: str = "") -> InternalError:
+    """Triton's answer when a model cannot be polled: unknown name, bad config override, unwritable file
+    override. Clients match on the first sentence; tritonlite adds the reason after a colon (Triton only logs it)."""
+    text = f"failed to load '{name}', failed to poll from model repository"
+    return InternalError(f"{text}: {detail}" if detail else text)
 
 
 def _load_failed(name: str, failures: Mapping[int, str]) -> str:

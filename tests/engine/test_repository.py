@@ -161,7 +161,7 @@ def test_load_with_config_override_and_failed_reload_keeps_old(repo: Path) -> No
         assert engine.model_config("identity_py")["max_batch_size"] == 4
         out = engine.infer("identity_py", {"INPUT0": np.ones((2, 5), np.float32)}).as_numpy("OUTPUT0")
         assert out.shape == (2, 5)
-        with pytest.raises(InvalidArgumentError, match="^Invalid config override: "):
+        with pytest.raises(InternalError, match="^failed to load 'identity_py', failed to poll from model repository: Invalid config override: "):
             engine.load_model("identity_py", config="{not json")
         with pytest.raises(InvalidArgumentError, match="unexpected directory name 'identity_py' for model 'zzz'"):
             engine.load_model("identity_py", config=json.dumps({"name": "zzz", "backend": "python"}))
@@ -184,9 +184,9 @@ def test_load_with_files(repo: Path, tmp_path: Path) -> None:
         engine.load_model("uploaded", config=json.dumps(config), files={"file:1/model.onnx": onnx_file.read_bytes()})
         x = np.ones((1, 16), np.float32)
         np.testing.assert_array_equal(engine.infer("uploaded", {"INPUT0": x, "INPUT1": x}).as_numpy("OUTPUT0"), 2 * x)
-        with pytest.raises(InvalidArgumentError, match="model config must be provided along with model files"):
+        with pytest.raises(InternalError, match="^failed to load 'uploaded2', failed to poll from model repository: the model config must be provided along with model files$"):
             engine.load_model("uploaded2", files={"file:1/model.onnx": b"x"})
-        with pytest.raises(InvalidArgumentError, match="escapes the model directory"):
+        with pytest.raises(InternalError, match="^failed to load 'uploaded3', failed to poll from model repository: file path '../evil' escapes the model directory$"):
             engine.load_model("uploaded3", config=json.dumps(config | {"name": "uploaded3"}), files={"file:../evil": b"x"})
 
 

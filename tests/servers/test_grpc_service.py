@@ -27,6 +27,7 @@ from tritonclient.grpc import service_pb2_grpc as theirs_grpc  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from tritonlite import InferenceEngine  # noqa: E402
+from tritonlite.protocol.shm import SHM_DISABLED  # noqa: E402
 from tritonlite.grpc import GrpcServer  # noqa: E402
 from tritonlite.protos import grpc_service_pb2 as ours  # noqa: E402
 from tritonlite.protos import grpc_service_pb2_grpc as ours_grpc  # noqa: E402
@@ -458,8 +459,9 @@ def test_load_with_config_override_and_files(env: Env, client: grpcclient.Infere
 
 
 def test_load_errors(client: grpcclient.InferenceServerClient, stub: Any) -> None:
-    err = client_error(client.load_model, "versioned", config="{not json")
-    assert err.status() == "StatusCode.INVALID_ARGUMENT"
+    err = client_error(client.load_model, "versioned", config="{not json")  # Triton: the poll of the model fails
+    assert err.status() == "StatusCode.INTERNAL"
+    assert err.message().startswith("failed to load 'versioned', failed to poll from model repository: Invalid config override: ")
     assert client_error(client.load_model, "no_such_model").status() != "StatusCode.OK"
     req = theirs.RepositoryModelLoadRequest(model_name="versioned")
     req.parameters["config"].int64_param = 1
@@ -488,7 +490,7 @@ def test_load_refused_outside_explicit_mode(tmp_path: Path) -> None:
         err = client_error(client.load_model, "identity_py")
         assert err.status() == "StatusCode.UNAVAILABLE" and "explicit model load / unload is not allowed" in err.message()
         err = client_error(client.register_system_shared_memory, "r", "/k", 8)
-        assert err.status() == "StatusCode.UNIMPLEMENTED" and "--allow-client-shm=true" in err.message()
+        assert err.status() == "StatusCode.UNIMPLEMENTED" and err.message() == SHM_DISABLED
         assert client.get_system_shared_memory_status().regions == {}
         client.close()
 

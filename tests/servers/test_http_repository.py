@@ -117,11 +117,13 @@ def test_load_errors(explicit: tuple[str, Any]) -> None:
     assert status == 400 and "unrecognized load parameter 'bogus'" in error_of(body)
     status, _, body = request(url, "POST", "/v2/repository/models/identity_py/load", json.dumps({"parameters": {"config": {"a": 1}}}))
     assert status == 400
+    # Triton: a bad override fails the poll of the model (500, "failed to poll from model repository")
+    poll_failed = "failed to load 'identity_py', failed to poll from model repository: "
     status, _, body = request(url, "POST", "/v2/repository/models/identity_py/load", json.dumps({"parameters": {"config": "{not json"}}))
-    assert status == 400
+    assert status == 500 and error_of(body).startswith(poll_failed + "Invalid config override: ")
     files = {"file:1/model.py": base64.b64encode(IDENTITY_PY.encode()).decode()}
     status, _, body = request(url, "POST", "/v2/repository/models/identity_py/load", json.dumps({"parameters": files}))
-    assert status == 400 and "config must be provided" in error_of(body)
+    assert status == 500 and error_of(body) == poll_failed + "the model config must be provided along with model files"
 
 
 def test_load_refused_outside_explicit_mode(http_client: Any) -> None:

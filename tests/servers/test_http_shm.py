@@ -19,6 +19,7 @@ from tritonclient.utils import InferenceServerException, serialize_byte_tensor  
 from http_raw import error_of, request  # noqa: E402
 
 from tritonlite.http import HttpServer  # noqa: E402
+from tritonlite.protocol.shm import SHM_DISABLED  # noqa: E402
 
 
 @pytest.fixture
@@ -176,7 +177,7 @@ def test_shared_memory_disabled_by_default(http_engine: Any) -> None:
             assert c.get_system_shared_memory_status() == []  # status still works
             with pytest.raises(InferenceServerException) as info:
                 c.register_system_shared_memory("r", "/whatever", 16)
-            assert info.value.status() == "501" and "--allow-client-shm=true" in info.value.message()
+            assert info.value.status() == "501" and info.value.message() == SHM_DISABLED
             with pytest.raises(InferenceServerException) as info:
                 c.unregister_system_shared_memory()
             assert info.value.status() == "501"

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from tritonlite.datatypes import DataType, deserialize_bytes_tensor, serialize_bytes_tensor
+from tritonlite.datatypes import DataType, deserialize_bytes_tensor, output_datatype, serialize_bytes_tensor
 from tritonlite.errors import ErrorCode, InvalidArgumentError, TritonLiteError, UnsupportedError
 from tritonlite.request import InferenceRequest, InferResult, RequestFlag
 
@@ -111,10 +111,7 @@ def raw_from_array(arr: Any, declared: DataType | None = None) -> tuple[DataType
     arr = np.asarray(arr)
     if arr.dtype.kind in "OSU":
         return DataType.BYTES, arr.shape, serialize_bytes_tensor(arr)
-    if declared is DataType.BF16 and arr.dtype.itemsize == 2:
-        dt = DataType.BF16
-    else:
-        dt = DataType.from_numpy(arr.dtype.newbyteorder("="))
+    dt = output_datatype(arr.dtype, declared)
     if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and sys.byteorder == "big"):
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     return dt, arr.shape, np.ascontiguousarray(arr)

@@ -18,7 +18,7 @@ from tritonlite.engine import parse_version
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnsupportedError
 from tritonlite.protocol.models import ModelInfo, prepare_output
 from tritonlite.protocol.params import request_options
-from tritonlite.protocol.shm import SharedMemoryRegistry, ShmTarget, input_from_params
+from tritonlite.protocol.shm import SHM_DISABLED, SharedMemoryRegistry, ShmTarget, input_from_params
 from tritonlite.protocol.tensors import check_shape, datatype_of, element_count, from_raw
 from tritonlite.protos import grpc_service_pb2 as pb
 from tritonlite.request import InferenceRequest, InferResult
@@ -225,7 +225,7 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
                     f"unexpected 'content' provided when using shared memory for input tensor '{name}' for model '{model}'"
                 )
             if registry is None:
-                raise InvalidArgumentError("shared memory is not enabled on this server")
+                raise InvalidArgumentError(SHM_DISABLED)
             inputs[name] = input_from_params(registry, shm, tensor.datatype, tensor.shape, name=name, model=model)
         elif has_contents:
             if n_raw:
@@ -257,7 +257,7 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
         if shm is not None and count:
             raise InvalidArgumentError("output can't set both 'shared_memory_region' and 'classification'")
         if shm is not None and registry is None:
-            raise InvalidArgumentError("shared memory is not enabled on this server")
+            raise InvalidArgumentError(SHM_DISABLED)
         if shm is not None:
             registry.get(shm.region)  # type: ignore[union-attr]  # unknown region: NOT_FOUND before inference
         if shm is not None or count:

@@ -29,7 +29,7 @@ from tritonlite.grpc.stream import StreamSession
 from tritonlite.protocol import server_metadata
 from tritonlite.protocol.models import ModelInfo, model_info
 from tritonlite.protocol.settings import settings_for
-from tritonlite.protocol.shm import registry_for
+from tritonlite.protocol.shm import SHM_DISABLED, registry_for
 from tritonlite.protocol.status import grpc_status_name
 from tritonlite.protos import grpc_service_pb2 as pb
 
@@ -39,7 +39,6 @@ SERVICE = "inference.GRPCInferenceService"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
-SHM_DISABLED = "Client shared memory is disabled. Start the server with '--allow-client-shm=true' to enable."
 DECOUPLED_UNARY = "ModelInfer RPC doesn't support models with decoupled transaction policy"
 
 

@@ -20,7 +20,7 @@ from tritonlite.engine import parse_version
 from tritonlite.errors import InvalidArgumentError, UnsupportedError
 from tritonlite.protocol.models import ModelInfo, prepare_output
 from tritonlite.protocol.params import request_options
-from tritonlite.protocol.shm import SharedMemoryRegistry, ShmTarget, input_from_params, shm_target
+from tritonlite.protocol.shm import SHM_DISABLED, SharedMemoryRegistry, ShmTarget, input_from_params, shm_target
 from tritonlite.protocol.tensors import element_count, from_raw, to_raw
 from tritonlite.request import InferenceRequest, InferResult
 
@@ -311,7 +311,7 @@ def decode_infer(
             offset += size
         elif target is not None:
             if registry is None:
-                raise InvalidArgumentError("shared memory is not enabled on this server")
+                raise InvalidArgumentError(SHM_DISABLED)
             inputs[name] = input_from_params(registry, target, datatype, shape, name=name, model=model_name)
         else:
             arr = _json_to_array(item["data"], datatype, shape, name)
@@ -341,7 +341,7 @@ def decode_infer(
             if target is not None and class_count:
                 raise InvalidArgumentError(f"Output can't set both 'shared_memory_region' and 'classification' for output '{name}'")
             if target is not None and registry is None:
-                raise InvalidArgumentError("shared memory is not enabled on this server")
+                raise InvalidArgumentError(SHM_DISABLED)
             outputs[name] = OutputSpec(name, binary, class_count, target)
 
     request = InferenceRequest(

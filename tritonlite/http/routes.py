@@ -23,7 +23,7 @@ from tritonlite.http.generate import generate, generate_stream
 from tritonlite.protocol import server_metadata
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.settings import settings_for
-from tritonlite.protocol.shm import registry_for
+from tritonlite.protocol.shm import SHM_DISABLED, registry_for
 from tritonlite.protocol.status import http_status
 
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer|generate|generate_stream|ready|config|stats|trace/setting))?")
@@ -33,7 +33,6 @@ _CUDA_SHM = re.compile(r"/v2/cudasharedmemory(?:/region/([^/]+))?/(status|regist
 _REPO = re.compile(r"/v2/repository(?:/([^/]+))?/(index|models/([^/]+)/(load|unload))")
 
 _JSON = [("Content-Type", "application/json")]
-_SHM_DISABLED = "Client shared memory is disabled. Start the server with '--allow-client-shm=true' to enable."
 
 
 def _json(doc: Any, status: int = 200) -> Response:
@@ -253,7 +252,7 @@ class HttpApp:
         if req.method != "POST":
             return _method_not_allowed()
         if not self.allow_shm:
-            raise UnsupportedError(_SHM_DISABLED)
+            raise UnsupportedError(SHM_DISABLED)
         if action == "unregister":
             (reg.unregister_cuda if cuda else reg.unregister_system)(region)
             return _empty()

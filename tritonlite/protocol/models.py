@@ -19,7 +19,7 @@ import numpy as np
 from tritonlite.datatypes import DataType
 from tritonlite.errors import InvalidArgumentError
 from tritonlite.protocol.classification import classify, load_labels
-from tritonlite.protocol.shm import SharedMemoryRegistry, ShmTarget, write_output
+from tritonlite.protocol.shm import SHM_DISABLED, SharedMemoryRegistry, ShmTarget, write_output
 from tritonlite.protocol.tensors import datatype_of
 
 
@@ -99,7 +99,7 @@ def prepare_output(
     shape = [int(d) for d in array.shape]
     if shm is not None:
         if registry is None:
-            raise InvalidArgumentError("shared memory is not enabled on this server")
+            raise InvalidArgumentError(SHM_DISABLED)
         write_output(registry, shm, name, array)
         return datatype, shape, None
     return datatype, shape, array

@@ -32,6 +32,11 @@ from tritonlite.protocol.tensors import from_raw, to_raw
 SHM_ROOT = "/dev/shm"
 RESERVED_KEY_PREFIX = "triton_python_backend_shm_region_"
 CUDA_IPC_HANDLE_SIZE = 64
+#: the refusal when a server runs without client shared memory (off by default, unlike Triton)
+SHM_DISABLED = (
+    "Client shared memory is disabled on this server. Enable it with '--allow-client-shm true' "
+    "(tritonlite serve) or allow_shm=True (tritonlite.http.HttpServer / tritonlite.grpc.GrpcServer)."
+)
 
 
 @dataclass(eq=False)
@@ -390,6 +395,7 @@ def write_output(registry: SharedMemoryRegistry, target: ShmTarget, name: str, a
 
 
 __all__ = [
+    "SHM_DISABLED",
     "SharedMemoryRegistry",
     "SystemRegion",
     "CudaRegion",

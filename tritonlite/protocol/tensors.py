@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tritonlite.datatypes import DataType, deserialize_bytes_tensor, serialize_bytes_tensor
+from tritonlite.datatypes import DataType, deserialize_bytes_tensor, output_datatype, serialize_bytes_tensor
 from tritonlite.errors import InvalidArgumentError
 
 _LITTLE = sys.byteorder == "little"
@@ -125,12 +125,12 @@ def to_raw(array: np.ndarray) -> bytes | memoryview:
 
 
 def datatype_of(array: np.ndarray, declared: DataType | str | None = None) -> str:
-    """Protocol datatype name for an output array; ``declared`` (the config type) wins for BF16/BYTES."""
+    """Protocol datatype name for an output array: the array's own type (see
+    :func:`~tritonlite.datatypes.output_datatype`); ``declared`` (the config type) only tells BF16 from UINT16."""
+    hint = None
     if declared is not None:
-        dt = DataType.from_protocol(declared) if isinstance(declared, str) else DataType(declared)
-        if dt is not DataType.INVALID:
-            return dt.protocol_name
-    return DataType.from_numpy(np.asarray(array).dtype).protocol_name
+        hint = DataType.from_protocol(declared) if isinstance(declared, str) else DataType(declared)
+    return output_datatype(np.asarray(array).dtype, hint).protocol_name
 
 
 __all__ = ["check_shape", "element_count", "wire_dtype", "byte_size", "from_raw", "to_raw", "datatype_of"]

@@ -12,7 +12,7 @@ import enum
 from typing import Any, Sequence
 
 from tritonlite.backends.python._context import current_context
-from tritonlite.backends.python._types import TritonModelException
+from tritonlite.backends.python._types import TritonModelException, as_text
 from tritonlite.errors import TritonLiteError
 from tritonlite.metrics.custom import COUNTER, GAUGE, HISTOGRAM, CustomFamily, CustomSeries
 
@@ -60,6 +60,7 @@ class MetricFamily:
     def __init__(self, name: str, description: str, kind: int) -> None:
         if name is None or description is None or kind is None:
             raise TypeError("MetricFamily needs a name, a description and a kind")
+        name, description = as_text(name, "name"), as_text(description, "description")
         try:
             kind_name = _KIND_NAMES[MetricKind(int(kind))]
         except (ValueError, TypeError):
@@ -72,13 +73,13 @@ class MetricFamily:
         try:
             if registry is not None and registry.enabled:
                 self._owner = (ctx.model_name, ctx.model_version)  # type: ignore[union-attr]
-                self._family = registry.custom.family(str(name), str(description), kind_name, owner=self._owner)
+                self._family = registry.custom.family(name, description, kind_name, owner=self._owner)
             else:
-                self._family = CustomFamily(str(name), str(description), kind_name)
+                self._family = CustomFamily(name, description, kind_name)
         except TritonLiteError as exc:
             raise TritonModelException(f"Error when creating MetricFamily: {exc.message}") from exc
-        self.name = str(name)
-        self.description = str(description)
+        self.name = name
+        self.description = description
         self.kind = MetricKind(int(kind))
 
     def Metric(self, labels: dict[str, str] | None = None, buckets: Sequence[float] | None = None) -> Metric:  # noqa: N802

@@ -12,6 +12,8 @@ import json
 import threading
 from typing import Any, Iterator, Sequence
 
+import numpy as np
+
 from tritonlite.backends.python._context import require_engine
 from tritonlite.backends.python._types import (
     TRITONSERVER_REQUEST_RELEASE_ALL,
@@ -21,6 +23,7 @@ from tritonlite.backends.python._types import (
     Tensor,
     TritonError,
     TritonModelException,
+    as_text,
 )
 from tritonlite.errors import TritonLiteError, error_from_code
 from tritonlite.request import InferenceRequest as _CoreRequest
@@ -164,21 +167,29 @@ class InferenceRequest:
                  "_model_version", "_flags", "_timeout", "_preferred_memory", "_trace", "_parameters",
                  "_sender", "_decoupled", "_release_flags")
 
-    def __init__(self, request_id: str = "", correlation_id: int | str = 0, inputs: Sequence[Tensor] = _MISSING,
-                 requested_output_names: Sequence[str] = _MISSING, model_name: str = _MISSING,
+    def __init__(self, request_id: str | bytes = "", correlation_id: int | str = 0, inputs: Sequence[Tensor] = _MISSING,
+                 requested_output_names: Sequence[str | bytes] = _MISSING, model_name: str | bytes = _MISSING,
                  model_version: int = -1, flags: int = 0, timeout: int = 0,
                  preferred_memory: PreferredMemory | None = None, trace: InferenceTrace | None = None,
                  parameters: dict[str, Any] | None = None) -> None:
         for arg, value in (("inputs", inputs), ("requested_output_names", requested_output_names), ("model_name", model_name)):
             if value is _MISSING:
                 raise TypeError(f"InferenceRequest() missing required argument '{arg}'")
+        # names are str or bytes, as python_backend's std::string arguments take them
+        model_name = as_text(model_name, "model_name")
+        request_id = as_text(request_id, "request_id")
+        if isinstance(requested_output_names, (str, bytes, bytearray)):
+            raise TypeError("requested_output_names must be a list of names, not a single str or bytes")
+        output_names = [as_text(n, "requested_output_names item") for n in requested_output_names]
         if not isinstance(correlation_id, (int, str)):
-            raise TypeError(f"correlation_id must be int or str, found type '{type(correlation_id)}'")
+            raise TritonModelException("Correlation ID must be integer or string")
+        if not isinstance(model_version, (int, np.integer)):  # an int64 in python_backend: no str, no bytes
+            raise TypeError(f"model_version must be an int, found type '{type(model_version)}'")
         self._core = None
         self._inputs = list(inputs)
         self._request_id = request_id
         self._correlation_id = correlation_id
-        self._output_names = list(requested_output_names)
+        self._output_names = output_names
         self._model_name = model_name
         self._model_version = int(model_version)
         self._flags = int(flags)

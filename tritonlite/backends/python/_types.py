@@ -46,6 +46,19 @@ _TRITON_BY_NUMPY: dict[np.dtype, int] = {np.dtype(v): k for k, v in _NUMPY_BY_TR
 _LOG = logging.getLogger("tritonlite.python_model")
 
 
+def as_text(value: Any, what: str) -> str:
+    """A name or message as python_backend's C++ bindings take it: ``str``, or ``bytes`` read as UTF-8.
+
+    Triton's pybind11 layer accepts both for every ``std::string`` argument, so a model name read from a
+    BYTES input tensor (``np.object_`` of ``bytes``) works as is; anything else is a TypeError.
+    """
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    raise TypeError(f"{what} must be str or bytes, found type '{type(value)}'")
+
+
 class TritonError:
     """An error value a response carries (not an exception, as in python_backend)."""
 
@@ -60,8 +73,8 @@ class TritonError:
 
     __slots__ = ("_message", "_code")
 
-    def __init__(self, message: str, code: int = 1) -> None:
-        self._message = str(message)
+    def __init__(self, message: str | bytes, code: int = 1) -> None:
+        self._message = as_text(message, "message") if isinstance(message, (bytes, bytearray)) else str(message)
         self._code = int(code)
 
     def message(self) -> str:
@@ -94,24 +107,28 @@ class Logger:
     _LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR, VERBOSE: logging.DEBUG}
 
     @staticmethod
-    def log(message: str, level: int = 0) -> None:
-        _LOG.log(Logger._LEVELS.get(level, logging.INFO), "%s", message, stacklevel=2)
+    def log(message: str | bytes, level: int = 0) -> None:
+        _LOG.log(Logger._LEVELS.get(level, logging.INFO), "%s", _log_text(message), stacklevel=2)
 
     @staticmethod
-    def log_info(message: str) -> None:
-        _LOG.info("%s", message, stacklevel=2)
+    def log_info(message: str | bytes) -> None:
+        _LOG.info("%s", _log_text(message), stacklevel=2)
 
     @staticmethod
-    def log_warn(message: str) -> None:
-        _LOG.warning("%s", message, stacklevel=2)
+    def log_warn(message: str | bytes) -> None:
+        _LOG.warning("%s", _log_text(message), stacklevel=2)
 
     @staticmethod
-    def log_error(message: str) -> None:
-        _LOG.error("%s", message, stacklevel=2)
+    def log_error(message: str | bytes) -> None:
+        _LOG.error("%s", _log_text(message), stacklevel=2)
 
     @staticmethod
-    def log_verbose(message: str) -> None:
-        _LOG.debug("%s", message, stacklevel=2)
+    def log_verbose(message: str | bytes) -> None:
+        _LOG.debug("%s", _log_text(message), stacklevel=2)
+
+
+def _log_text(message: Any) -> Any:
+    return as_text(message, "message") if isinstance(message, (bytes, bytearray)) else message
 
 
 class PreferredMemory:
@@ -167,7 +184,8 @@ class Tensor:
 
     __slots__ = ("_name", "_array", "_dtype")
 
-    def __init__(self, name: str, numpy_array: np.ndarray, triton_dtype: int | None = None) -> None:
+    def __init__(self, name: str | bytes, numpy_array: np.ndarray, triton_dtype: int | None = None) -> None:
+        name = as_text(name, "Tensor name")
         if not name:
             raise TritonModelException("Tensor name cannot be an empty string.")
         arr = numpy_array if isinstance(numpy_array, np.ndarray) else np.asarray(numpy_array)
@@ -226,7 +244,8 @@ class Tensor:
         return (1, 0)
 
     @staticmethod
-    def from_dlpack(name: str, tensor: Any) -> "Tensor":
+    def from_dlpack(name: str | bytes, tensor: Any) -> "Tensor":
+        name = as_text(name, "Tensor name")
         if not name:
             raise TritonModelException("Tensor name cannot be an empty string.")
         source = tensor if hasattr(tensor, "__dlpack__") else _DLPackCapsule(tensor)

@@ -37,6 +37,7 @@ from tritonlite.backends.python._types import (
     Tensor,
     TritonError,
     TritonModelException,
+    as_text,
     numpy_to_triton_type,
     triton_string_to_numpy,
     triton_to_numpy_type,
@@ -97,21 +98,23 @@ def get_model_dir() -> str:
     return ctx.model_dir
 
 
-def load_model(model_name: str, config: str = "", files: dict[str, bytes] | None = None) -> None:
+def load_model(model_name: str | bytes, config: str | bytes = "", files: dict[str, bytes] | None = None) -> None:
     kwargs: dict[str, Any] = {}
+    config = as_text(config, "config")
     if config:
         kwargs["config"] = config
     if files:
-        kwargs["files"] = files
-    _call_engine("load_model", model_name, **kwargs)
+        kwargs["files"] = {as_text(k, "files key"): v for k, v in files.items()}
+    _call_engine("load_model", as_text(model_name, "model_name"), **kwargs)
 
 
-def unload_model(model_name: str, unload_dependents: bool = False) -> None:
-    _call_engine("unload_model", model_name, unload_dependents=unload_dependents)
+def unload_model(model_name: str | bytes, unload_dependents: bool = False) -> None:
+    _call_engine("unload_model", as_text(model_name, "model_name"), unload_dependents=unload_dependents)
 
 
-def is_model_ready(model_name: str, model_version: str = "") -> bool:
-    return bool(_call_engine("is_model_ready", model_name, str(model_version)))
+def is_model_ready(model_name: str | bytes, model_version: str | bytes = "") -> bool:
+    version = model_version if isinstance(model_version, int) else as_text(model_version, "model_version")
+    return bool(_call_engine("is_model_ready", as_text(model_name, "model_name"), str(version)))
 
 
 def _call_engine(method: str, *args: Any, **kwargs: Any) -> Any:
