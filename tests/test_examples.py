@@ -40,3 +40,15 @@ def test_every_shared_config_loads_as_a_model_config() -> None:
     assert len(files) == 48
     for f in files:
         assert load_config_file(f).ByteSize() > 0, f
+
+
+def test_tracing_example_writes_and_summarises_a_trace_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trace = tmp_path / "trace.json"
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "tracing" / "trace_to_file.py"), str(trace)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"trace file: {trace} (16 entries)"
+    assert lines[1].startswith("add_sub v1 request first: REQUEST_START->QUEUE_START ")
+    assert lines[2].startswith("scale v2 request second: REQUEST_START->QUEUE_START ")
+    assert lines[2].count("->") == 6

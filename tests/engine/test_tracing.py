@@ -244,7 +244,7 @@ def _attrs(span: Any) -> dict[str, Any]:
     return out
 
 
-def test_opentelemetry_spans_over_http_and_grpc_with_propagated_traceparent(repo: Path, collector: _Collector) -> None:
+def test_opentelemetry_spans_over_http_grpc_and_grpc_streams_with_propagated_traceparent(repo: Path, collector: _Collector) -> None:
     httpclient = pytest.importorskip("tritonclient.http")
     grpcclient = pytest.importorskip("tritonclient.grpc")
     from tritonlite.grpc import GrpcServer
@@ -266,18 +266,26 @@ def test_opentelemetry_spans_over_http_and_grpc_with_propagated_traceparent(repo
             ginp = grpcclient.InferInput("INPUT0", [4], "FP32")
             ginp.set_data_from_numpy(X)
             gc.infer("identity", [ginp], request_id="g1", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-01"})
+            done = threading.Event()
+            streamed: list[Any] = []
+            gc.start_stream(lambda result, error: (streamed.append(error or result), done.set()),
+                            headers={"traceparent": f"00-{'ef' * 16}-{'12' * 8}-01"})
+            gc.async_stream_infer("identity", [ginp], request_id="s1")
+            assert done.wait(30)
+            gc.stop_stream()
             gc.close()
+            assert streamed[0].as_numpy("OUTPUT0").tolist() == X.tolist()
     finally:
         engine.close()  # shuts the provider down: every batched span is exported
     spans = collector.spans()
-    assert sorted(s.name for _, s in spans) == ["InferRequest", "InferRequest", "compute", "compute", "identity", "identity"]
+    assert sorted(s.name for _, s in spans) == ["InferRequest"] * 3 + ["compute"] * 3 + ["identity"] * 3
     resource = {kv.key: kv.value.string_value for kv in spans[0][0].attributes}
     assert resource["service.name"] == "tl-test"
     by_trace: dict[str, list[Any]] = {}
     for _, s in spans:
         by_trace.setdefault(s.trace_id.hex(), []).append(s)
-    assert sorted(by_trace) == sorted([TRACE_ID, "ab" * 16])
-    for tid, parent_span, rid in ((TRACE_ID, PARENT_SPAN, "h1"), ("ab" * 16, "cd" * 8, "g1")):
+    assert sorted(by_trace) == sorted([TRACE_ID, "ab" * 16, "ef" * 16])
+    for tid, parent_span, rid in ((TRACE_ID, PARENT_SPAN, "h1"), ("ab" * 16, "cd" * 8, "g1"), ("ef" * 16, "12" * 8, "s1")):
         named = {s.name: s for s in by_trace[tid]}
         root, model, compute = named["InferRequest"], named["identity"], named["compute"]
         assert root.parent_span_id.hex() == parent_span  # the client's span is the parent
@@ -300,3 +308,20 @@ def test_opentelemetry_ensemble_steps_are_spans_under_the_ensemble(repo: Path, c
     assert spans["identity"].parent_span_id == spans["ens"].span_id == spans["other"].parent_span_id
     assert spans["ens"].parent_span_id == spans["InferRequest"].span_id
     assert _attrs(spans["other"])["triton.trace_parent_id"] == _attrs(spans["ens"])["triton.trace_id"]
+
+
+def test_cli_trace_config_reaches_the_engine_and_a_bad_one_stops_the_server(repo: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tritonlite.cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--model-repository", "x", "--trace-config", "level=TIMESTAMPS",
+                                      "--trace-config", "triton,file=/tmp/t.json"])
+    assert args.trace_config == ["level=TIMESTAMPS", "triton,file=/tmp/t.json"]
+    proc = subprocess.run([sys.executable, "-m", "tritonlite", "serve", "--model-repository", str(repo), "--trace-config", "rate=often",
+                           "--allow-http", "false", "--allow-grpc", "false", "--allow-metrics", "false"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: creating server: Invalid argument - Unable to parse 'trace_rate': expect an unsigned integer, got 'often'")

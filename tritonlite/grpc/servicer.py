@@ -198,6 +198,8 @@ class InferenceServicer:
         metadata = context.invocation_metadata() or ()
         grpc_error_mode = any(k == "triton_grpc_error" and str(v).lower() == "true" for k, v in metadata)
         session = StreamSession(self.engine, self.shm, self._info, grpc_error_mode)
+        if self.engine.tracer.active:  # the stream's W3C trace context parents each of its requests
+            session.trace_context = next((str(v) for k, v in metadata if k == "traceparent"), "")
         context.add_callback(session.close)
         # the reader ends when the request stream does, which for an aborted call is only after this
         # handler has returned: the server joins readers at stop instead of here

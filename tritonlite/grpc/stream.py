@@ -75,6 +75,8 @@ class StreamSession:
         self.shm = shm
         self.info = info
         self.grpc_error_mode = grpc_error_mode
+        #: W3C ``traceparent`` from the call's metadata (set by the servicer when tracing is on)
+        self.trace_context = ""
         self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.order: deque[_Entry] = deque()
@@ -127,6 +129,7 @@ class StreamSession:
             self._answer_early(exc, message)
             return
         request = decoded.request
+        request.trace_context = self.trace_context
         entry = _Entry(decoded, decoupled)
         with self.lock:
             if self.closed:
