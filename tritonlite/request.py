@@ -140,6 +140,8 @@ class InferenceRequest:
     trace: Any = None
     #: W3C ``traceparent`` a door received with the request (OpenTelemetry context propagation)
     trace_context: str = ""
+    #: frontend timestamps a door records (``HTTP_RECV_START`` ...); a door that sets it finishes the trace itself
+    trace_frontend: list[tuple[str, int]] | None = None
 
     def cancel(self) -> None:
         """Ask for cancellation: queued work is dropped, running Python models see is_cancelled()."""

@@ -325,3 +325,29 @@ def test_cli_trace_config_reaches_the_engine_and_a_bad_one_stops_the_server(repo
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: creating server: Invalid argument - Unable to parse 'trace_rate': expect an unsigned integer, got 'often'")
+
+
+def test_http_requests_add_tritons_http_timestamps(repo: Path, tmp_path: Path) -> None:
+    httpclient = pytest.importorskip("tritonclient.http")
+    from tritonlite.http import HttpServer
+
+    path = tmp_path / "trace.json"
+    with InferenceEngine(repo, trace_config=_config(path)) as engine, HttpServer(engine, "127.0.0.1", 0) as server:
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{server.port}")
+        inp = httpclient.InferInput("INPUT0", [4], "FP32")
+        inp.set_data_from_numpy(X)
+        client.infer("identity", [inp], request_id="web")
+        bad = httpclient.InferInput("INPUT0", [4], "FP32")
+        bad.set_data_from_numpy(X)
+        with pytest.raises(Exception):
+            client.infer("identity", [bad], outputs=[httpclient.InferRequestedOutput("NOPE")], request_id="bad")
+        client.close()
+    traces = _by_id(json.loads(path.read_text()))
+    web = next(t for t in traces.values() if t["head"]["request_id"] == "web")
+    assert [n for n, _ in web["stamps"]] == ["HTTP_RECV_START", "HTTP_RECV_END", *NAMES, "HTTP_SEND_START", "HTTP_SEND_END"]
+    ns = [v for _, v in web["stamps"]]
+    assert ns == sorted(ns)
+    # a request that fails still leaves its trace (no send timestamps: the error response is not traced)
+    failed = next(t for t in traces.values() if t["head"]["request_id"] == "bad")
+    assert [n for n, _ in failed["stamps"]][:3] == ["HTTP_RECV_START", "HTTP_RECV_END", "REQUEST_START"]
+    assert failed["stamps"][-1][0] == "REQUEST_END"

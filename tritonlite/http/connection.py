@@ -14,6 +14,7 @@ import asyncio
 import collections
 import json
 import logging
+import time
 from http import HTTPStatus
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -32,7 +33,7 @@ _REASONS = {s.value: s.phrase for s in HTTPStatus}
 class Request:
     """One parsed HTTP request. ``headers`` keys are lower-case; ``body`` is a writable bytearray."""
 
-    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "error")
+    __slots__ = ("method", "path", "query", "headers", "body", "keep_alive", "error", "recv_start", "recv_end")
 
     def __init__(self, method: str, path: str, query: str, headers: dict[str, str], body: bytearray, keep_alive: bool) -> None:
         self.method = method
@@ -43,17 +44,22 @@ class Request:
         self.keep_alive = keep_alive
         #: set when the request could not be read completely (too large, truncated): answer it with 400
         self.error: str | None = None
+        #: monotonic ns of the first and last byte of the request (HTTP_RECV_START / HTTP_RECV_END in traces)
+        self.recv_start = 0
+        self.recv_end = 0
 
 
 class Response:
     """A complete response; ``body`` is bytes-like (or a list of bytes-like parts)."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "trace")
 
     def __init__(self, status: int = 200, body: Any = b"", headers: list[tuple[str, str]] | None = None) -> None:
         self.status = status
         self.body = body
         self.headers = headers or []
+        #: the request's trace when the handler left its HTTP_SEND_* timestamps to the connection
+        self.trace: Any = None
 
 
 class StreamingResponse:
@@ -101,6 +107,7 @@ class HttpConnection(asyncio.Protocol):
         self._write_paused = False
         self._drain: asyncio.Future | None = None
         self._in_message = False
+        self._recv_start = 0
         self._working = False  # the app is running a request, or a streaming response is being sent
         # per-message state
         self._url = b""
@@ -164,6 +171,7 @@ class HttpConnection(asyncio.Protocol):
 
     # ---- httptools callbacks --------------------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._recv_start = time.monotonic_ns()
         self._in_message = True
         self._url = b""
         self._headers = []
@@ -223,6 +231,7 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             path, query = self._url.decode("latin-1"), ""
         req = Request(parser.get_method().decode("latin-1"), path, query, headers, self._body, parser.should_keep_alive())
+        req.recv_start, req.recv_end = self._recv_start, time.monotonic_ns()
         if self._too_large:
             req.error = (
                 f"Request body size of {self._size} bytes exceeds the maximum allowed value of {self.max_body} bytes. "
@@ -262,10 +271,15 @@ class HttpConnection(asyncio.Protocol):
                         self._working = False
                 keep = req.keep_alive and not (self._eof and not self._queue)
                 self._working = isinstance(resp, StreamingResponse)
+                trace = resp.trace if type(resp) is Response else None
+                send_start = time.monotonic_ns() if trace is not None else 0
                 try:
                     await self._send(resp, keep)
                 finally:
                     self._working = False
+                    if trace is not None:
+                        trace.frontend += [("HTTP_SEND_START", send_start), ("HTTP_SEND_END", time.monotonic_ns())]
+                        trace.close()
                 if not keep:
                     self._close()
                     return

@@ -186,10 +186,17 @@ class HttpApp:
             if isinstance(exc, TritonLiteError):
                 raise
             raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
-        if self.engine.tracer.active:  # W3C trace context for OpenTelemetry mode
-            decoded.request.trace_context = req.headers.get("traceparent", "")
-        result = await self.engine.submit_request(decoded.request)
-        parts, header_len = encode_infer(result, decoded, info, self.registry)
+        core = decoded.request
+        if self.engine.tracer.active:  # W3C trace context, and the HTTP_* timestamps the connection adds
+            core.trace_context = req.headers.get("traceparent", "")
+            core.trace_frontend = [("HTTP_RECV_START", req.recv_start), ("HTTP_RECV_END", req.recv_end)]
+        try:
+            result = await self.engine.submit_request(core)
+            parts, header_len = encode_infer(result, decoded, info, self.registry)
+        except BaseException:
+            if core.trace is not None:  # no response will carry it: write it now
+                core.trace.close()
+            raise
         headers: list[tuple[str, str]]
         if header_len is not None:
             headers = [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", str(header_len))]
@@ -202,7 +209,9 @@ class HttpApp:
                 headers.append(("Content-Encoding", encoding))
             except Exception:  # Triton sends the body uncompressed when compression fails
                 pass
-        return Response(200, parts, headers)
+        resp = Response(200, parts, headers)
+        resp.trace = core.trace  # the connection adds HTTP_SEND_START / HTTP_SEND_END, then writes the trace
+        return resp
 
     # ---- repository -----------------------------------------------------------------------------------
     async def _index(self, req: Request) -> Response:

@@ -80,9 +80,11 @@ class RequestTrace:
             self.tracer._write(self)
 
     def close(self) -> None:
-        """Called by a door that set ``frontend_pending``, once its own timestamps are in."""
-        if self.end_ns:
-            self.tracer._write(self)
+        """Called by a door that set ``frontend_pending``, once its own timestamps are in (exactly once)."""
+        if self.frontend_pending:
+            self.frontend_pending = False
+            if self.end_ns:
+                self.tracer._write(self)
 
     def walk(self) -> list["RequestTrace"]:
         out = [self]
@@ -231,7 +233,11 @@ class Tracer:
             return  # Triton: "trace file name is not given" makes the setting invalid
         with self._lock:
             self._inflight += 1
-        request.trace = RequestTrace(self, setting, request.model_name, model_version, request.id, context=request.trace_context)
+        trace = RequestTrace(self, setting, request.model_name, model_version, request.id, context=request.trace_context)
+        if request.trace_frontend is not None:  # the door adds its send timestamps, then calls close()
+            trace.frontend = list(request.trace_frontend)
+            trace.frontend_pending = True
+        request.trace = trace
 
     def _write(self, trace: RequestTrace) -> None:
         setting = trace.setting
