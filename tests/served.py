@@ -20,13 +20,15 @@ _STARTED = re.compile(r"Started (HTTPService|GRPCInferenceService) at (\S+):(\d+
 
 
 class ServedProcess:
-    """A running ``python -m tritonlite serve`` on 127.0.0.1 with free ports (HTTP, gRPC; no metrics)."""
+    """A running ``python -m tritonlite serve`` on 127.0.0.1 with free ports (HTTP, gRPC; no metrics).
+
+    The ports come from its "Started ... at HOST:PORT" lines (on either stream); ``output`` has all lines."""
 
     def __init__(self, repository: Path, extra_args: Sequence[str] = (), *, startup_timeout: float = 60.0) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         cmd = [sys.executable, "-m", "tritonlite", "serve", "--model-repository", str(repository),
                "--http-address", "127.0.0.1", "--http-port", "0", "--grpc-address", "127.0.0.1", "--grpc-port", "0",
-               "--allow-metrics", "false", "--log-info", "false", *extra_args]
+               "--allow-metrics", "false", *extra_args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         self.lines: list[str] = []
         self.errors: list[str] = []
@@ -50,6 +52,10 @@ class ServedProcess:
                 self.ports[m.group(1)] = int(m.group(3))
                 if self._wanted <= set(self.ports):
                     self._both.set()
+
+    @property
+    def output(self) -> list[str]:
+        return self.lines + self.errors
 
     @property
     def http(self) -> str:

@@ -271,6 +271,9 @@ class ModelManager:
             for rel, data in planned:
                 current = str(rel)
                 dest = target / rel
+                # nothing may land outside the model's folder, a symlink on the way included
+                if not dest.parent.resolve().is_relative_to(target.resolve()) or dest.is_symlink():
+                    raise _poll_failed(name, f"file path '{rel}' escapes the model directory")
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(data)
         except OSError as exc:  # e.g. ENAMETOOLONG for a file name over NAME_MAX

@@ -144,7 +144,7 @@ _SERVER_OPTIONS = ("allow_shm", "max_message_bytes", "worker_threads", "options"
 
 def serve(
     engine_or_repository: InferenceEngine | str | os.PathLike[str] | list[Any],
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 8001,
     *,
     exit_timeout_secs: float = 30.0,

@@ -145,7 +145,7 @@ class HttpServer:
 
 def serve(
     engine_or_repository: Any,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     port: int = 8000,
     *,
     max_input_size: int = DEFAULT_MAX_INPUT_SIZE,
