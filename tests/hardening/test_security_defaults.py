@@ -79,8 +79,9 @@ def shm_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_client_shm_is_off_by_default(shm_servers: tuple[str, str]) -> None:
     default, _ = shm_servers
     status, doc = _request(default, "POST", "/v2/systemsharedmemory/region/r/register", {"key": "/tl_sec", "byte_size": 16})
-    assert (status, doc) == (501, {"error": "Client shared memory is disabled. Start the server with "
-                                            "'--allow-client-shm=true' to enable."})
+    from tritonlite.protocol.shm import SHM_DISABLED
+
+    assert (status, doc) == (501, {"error": SHM_DISABLED})
 
 
 def test_grpc_client_shm_is_off_by_default(tmp_path: Path) -> None:
@@ -94,7 +95,9 @@ def test_grpc_client_shm_is_off_by_default(tmp_path: Path) -> None:
         client = grpcclient.InferenceServerClient(f"127.0.0.1:{server.port}")
         with pytest.raises(InferenceServerException) as info:
             client.register_system_shared_memory("r", "/tl_sec", 16)
-        assert "Client shared memory is disabled" in info.value.message()
+        from tritonlite.protocol.shm import SHM_DISABLED
+
+        assert info.value.message() == SHM_DISABLED
         client.close()
 
 
