@@ -58,8 +58,8 @@ def _exchange(url: str, payload: bytes, half_close: bool) -> bytes:
             s.sendall(payload)
             if half_close:
                 s.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may answer 400 and close before reading everything we send
+        except OSError:  # EPIPE, ECONNRESET, ENOTCONN: the server may answer 400 and close before reading it all
+            pass
         chunks = []
         try:
             while True:
