@@ -159,3 +159,29 @@ def test_overload_with_queue_limit_rejects_with_tritons_text(servers: tuple[str,
         assert health and all(status == 200 for status, _ in health)
     assert _rss() - rss_before < 64 * 2**20  # bounded: rejected requests leave nothing behind
     print(f"\n{door} bounded: {len(ok)} served, {len(rejected)} rejected; health max {max(s for _, s in health) * 1000:.1f} ms")
+
+
+def test_grpc_max_message_size_is_enforced_before_decoding(tmp_path: Path) -> None:
+    """A message over ``max_message_bytes`` is refused by the transport (RESOURCE_EXHAUSTED); the next fits."""
+    import grpc
+
+    from tritonlite.grpc import GrpcServer
+    from tritonlite.protos import grpc_service_pb2 as pb
+
+    write_model(tmp_path / "m", "echo", identity_py_config("echo", dims="[ -1 ]", dtype="TYPE_INT32"), {"1/model.py": SLOW_PY})
+    with InferenceEngine(tmp_path / "m") as engine, GrpcServer(engine, max_message_bytes=4096) as server:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer", request_serializer=pb.ModelInferRequest.SerializeToString,
+                                       response_deserializer=pb.ModelInferResponse.FromString)
+
+            def request(n: int) -> pb.ModelInferRequest:
+                msg = pb.ModelInferRequest(model_name="echo")
+                msg.inputs.add(name="INPUT0", datatype="INT32", shape=[n])
+                msg.raw_input_contents.append(np.arange(n, dtype=np.int32).tobytes())
+                return msg
+
+            with pytest.raises(grpc.RpcError) as info:
+                call(request(2048), timeout=10)  # 8 KiB of data
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            resp = call(request(16), timeout=10)
+            assert np.frombuffer(resp.raw_output_contents[0], dtype=np.int32).tolist() == list(range(16))
