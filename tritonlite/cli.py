@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-format", choices=LOG_FORMATS, default="default",
         help="default / ISO8601: Triton's line formats; json: one JSON object per line (tritonlite's own)")
     add("--log-file", default="", metavar="PATH", help="append log lines to PATH instead of stderr")
+    # worker processes (tritonlite.workers): one engine each, the same ports via SO_REUSEPORT
+    add("--workers", "--http-workers", dest="workers", type=int, default=1, metavar="N",
+        help="serve from N worker processes (0 = one per CPU core); sequences stay on one worker")
+    add("--worker-index", dest="worker_index", type=int, default=None, help=argparse.SUPPRESS)
+    add("--worker-dir", dest="worker_dir", default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -247,7 +252,8 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
             except ImportError as exc:
                 raise _Fatal(f"gRPC is enabled but the gRPC server is not available ({exc}); install 'tritonlite[grpc]' "
                              "or pass --allow-grpc false") from exc
-            grpc = GrpcServer(engine, args.grpc_address, args.grpc_port, allow_shm=args.allow_client_shm)
+            shared = {"options": {"grpc.so_reuseport": 1}} if args.worker_index is not None else {}
+            grpc = GrpcServer(engine, args.grpc_address, args.grpc_port, allow_shm=args.allow_client_shm, **shared)
             _start_one("GRPC service", args.grpc_address, args.grpc_port, grpc.start)
             servers.append(("GRPCInferenceService", grpc))
             _log.info("Started GRPCInferenceService at %s:%d", args.grpc_address, grpc.port)
@@ -260,7 +266,8 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
                 except ImportError as exc:
                     raise _Fatal(f"metrics are enabled but the metrics server is not available ({exc}); "
                                  "pass --allow-metrics false") from exc
-            metrics = MetricsServer(engine, args.metrics_address, args.metrics_port)
+            metrics = _call_with_supported(MetricsServer, engine, args.metrics_address, args.metrics_port,
+                                           reuse_port=args.worker_index is not None)
             _start_one("Metrics service", args.metrics_address, args.metrics_port, metrics.start)
             servers.append(("Metrics Service", metrics))
             _log.info("Started Metrics Service at %s:%d", args.metrics_address, metrics.port)
@@ -268,7 +275,7 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
             from tritonlite.http import HttpServer
 
             http = HttpServer(engine, args.http_address, args.http_port, max_input_size=args.http_max_input_size,
-                              allow_shm=args.allow_client_shm)
+                              allow_shm=args.allow_client_shm, reuse_port=args.worker_index is not None)
             _start_one("HTTP service", args.http_address, args.http_port, http.start)
             servers.append(("HTTPService", http))
             _log.info("Started HTTPService at %s:%d", args.http_address, http.port)
@@ -341,6 +348,7 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
         _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")
         return 1
+    peer_listener = None
     try:
         failed = [m for m in engine.repository_index() if m.get("state") == "UNAVAILABLE" and m.get("reason") != "unloaded"]
         _log_model_table(engine)  # each failure was logged as it happened (E line); the table shows them all
@@ -348,8 +356,9 @@ def serve(args: argparse.Namespace) -> int:
             _error("creating server: Internal - failed to load all models")
             return 1
         _log_option_table(engine, args)
+        doors, peer_listener = _worker_view(engine, args)
         try:
-            servers = _start_servers(engine, args)
+            servers = _start_servers(doors, args)
         except _Fatal as exc:
             _error(str(exc))
             return 1
@@ -363,10 +372,27 @@ def serve(args: argparse.Namespace) -> int:
                   args.exit_timeout_secs)
         _stop_servers(servers, args.exit_timeout_secs)
     finally:
+        if peer_listener is not None:
+            peer_listener.close()
         engine.close()
         release_registry(engine)
+        if peer_listener is not None:
+            release_registry(doors)
     _log.info("Shutdown complete")
     return 0
+
+
+def _worker_view(engine: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    """In a ``--workers`` worker: the engine its doors see (sequences routed, answers summed) and its peer socket."""
+    if args.worker_index is None:
+        return engine, None
+    from tritonlite.workers.peer import PeerListener, WorkerEngine, socket_path
+    from tritonlite.workers.supervisor import AUTHKEY_ENV
+
+    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+    authkey = os.environ.get(AUTHKEY_ENV, "").encode()
+    listener = PeerListener(engine, socket_path(args.worker_dir, args.worker_index), authkey).start()
+    return WorkerEngine(engine, args.worker_index, workers, args.worker_dir, authkey), listener
 
 
 def _error(message: str) -> None:
@@ -402,10 +428,30 @@ def _cache_config(args: argparse.Namespace) -> dict[str, dict[str, str]] | None:
     return parse_cli_settings(args.cache_config) or None
 
 
+def _run_workers(args: argparse.Namespace, argv: Sequence[str]) -> int | None:
+    """``--workers N`` (N > 1) in the first process: supervise N workers; None: serve here."""
+    if args.worker_index is not None:
+        return None
+    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+    if workers <= 1:
+        return None
+    ports = [(flag, port) for flag, port, on in (("--http-port", args.http_port, args.allow_http),
+             ("--grpc-port", args.grpc_port, args.allow_grpc), ("--metrics-port", args.metrics_port, args.allow_metrics))
+             if on and port == 0]
+    if ports:
+        _error(f"{ports[0][0]} 0 cannot be shared by {workers} workers: give a port number")
+        return 1
+    from tritonlite.workers.supervisor import run
+
+    return run(list(argv), workers, args.exit_timeout_secs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        supervised = _run_workers(args, argv)
+        return serve(args) if supervised is None else supervised
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -81,12 +81,12 @@ class GrpcServer:
         with self._lock:
             if self._server is not None:
                 return self
-            options = [
-                ("grpc.max_send_message_length", self.max_message_bytes),
-                ("grpc.max_receive_message_length", self.max_message_bytes),
-                ("grpc.so_reuseport", 0),  # a port in use is an error, not a silently shared port
-            ]
-            options += list(self.extra_options.items())
+            base = {
+                "grpc.max_send_message_length": self.max_message_bytes,
+                "grpc.max_receive_message_length": self.max_message_bytes,
+                "grpc.so_reuseport": 0,  # a port in use is an error, not a silently shared port (workers pass 1)
+            }
+            options = list({**base, **self.extra_options}.items())
             executor = concurrent.futures.ThreadPoolExecutor(self.worker_threads, thread_name_prefix="tritonlite.grpc.worker")
             server = grpc.server(executor, options=options)
             servicer = InferenceServicer(self.engine, allow_shm=self.allow_shm)

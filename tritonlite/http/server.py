@@ -35,6 +35,7 @@ class HttpServer:
         max_input_size: int = DEFAULT_MAX_INPUT_SIZE,
         allow_shm: bool = False,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> None:
         self.engine = engine
         self.host = host
@@ -42,6 +43,8 @@ class HttpServer:
         self.max_input_size = int(max_input_size)
         self.allow_shm = allow_shm
         self.backlog = backlog
+        #: SO_REUSEPORT: worker processes (``tritonlite serve --workers``) share the port
+        self.reuse_port = reuse_port
         self.port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -88,6 +91,8 @@ class HttpServer:
         conns = self._connections
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self.requested_port))
         self._server = await loop.create_server(lambda: HttpConnection(app, max_body, conns), sock=sock, backlog=self.backlog)
         self.port = sock.getsockname()[1]

@@ -8,6 +8,7 @@ A stdlib ``ThreadingHTTPServer`` on its own thread (``tritonlite.metrics.http``)
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,8 +53,10 @@ class MetricsServer:
     ``start()`` binds and starts the thread, ``stop()`` closes the socket and joins it; also a context manager.
     """
 
-    def __init__(self, engine: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, engine: Any, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False) -> None:
         self.engine = engine
+        #: SO_REUSEPORT: worker processes (``tritonlite serve --workers``) share the port
+        self.reuse_port = reuse_port
         self.host = host
         self._requested_port = int(port)
         self._bound_port = int(port)
@@ -72,7 +75,16 @@ class MetricsServer:
     def start(self) -> "MetricsServer":
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((self.host, self._requested_port), _handler(self.engine))
+        server = ThreadingHTTPServer((self.host, self._requested_port), _handler(self.engine), bind_and_activate=False)
+        try:
+            server.allow_reuse_address = True
+            if self.reuse_port:
+                server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            server.server_bind()
+            server.server_activate()
+        except BaseException:
+            server.server_close()
+            raise
         server.daemon_threads = True
         self._server = server
         self._bound_port = int(server.server_address[1])
