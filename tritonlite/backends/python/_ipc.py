@@ -6,11 +6,18 @@ Two pieces, used by both sides:
   pickled ``(kind, ident, payload)`` tuple of plain builtins (never arrays, never tritonlite objects,
   so a child running another Python can read it). A frame may carry one file descriptor
   (``SCM_RIGHTS``): the shared memory holding the frame's tensors.
-* :class:`TensorWriter` / :func:`open_tensors` — tensors through shared memory. The sender writes every
-  tensor of a frame into one fresh anonymous memory file (``memfd``), sends its descriptor and closes
-  it; the receiver maps it and wraps numpy arrays around the mapping (no copy). The mapping lives as
-  long as some array still points into it, so a model may keep its inputs and a client its outputs;
-  nothing is named, so nothing is left in ``/dev/shm`` when either side dies.
+* :class:`TensorWriter` / :class:`TensorReader` — tensors through shared memory, two ways:
+
+  - large tensors: the sender writes every tensor of a frame into one fresh anonymous memory file
+    (``memfd``), sends its descriptor and closes it; the receiver maps it and wraps numpy arrays around
+    the mapping (no copy). The mapping lives as long as some array still points into it, so a model
+    may keep its inputs and a client its outputs.
+  - small tensors of the execute round trip (the common case): a persistent per-child
+    :class:`Arena` mapped by both sides, one half per direction. The sender copies into its half, the
+    receiver copies out before answering; only one execute is in flight per instance, so a half is
+    free again when the answer (or the next execute) arrives. No descriptor passing, no new mapping.
+
+  Nothing is named, so nothing is left in ``/dev/shm`` when either side dies.
 """
 
 from __future__ import annotations
@@ -111,8 +118,32 @@ def _anonymous_file() -> int:
     return fd
 
 
+#: bytes of each direction's half of a child's arena
+ARENA_HALF_BYTES = 1 << 20
+
+
+class Arena:
+    """A shared mapping of two halves: ``outgoing`` is written by this side, ``incoming`` by the peer.
+
+    The mapping is released with the object (no explicit close: a half may still be in use by a
+    thread that has not yet noticed the child died).
+    """
+
+    def __init__(self, fd: int, is_parent: bool) -> None:
+        self.map = mmap.mmap(fd, 2 * ARENA_HALF_BYTES)
+        first, second = memoryview(self.map)[:ARENA_HALF_BYTES], memoryview(self.map)[ARENA_HALF_BYTES:]
+        self.outgoing, self.incoming = (first, second) if is_parent else (second, first)
+
+    @staticmethod
+    def new_fd() -> int:
+        """A fresh memory file sized for an arena; the parent maps it and sends it to the child once."""
+        fd = _anonymous_file()
+        os.ftruncate(fd, 2 * ARENA_HALF_BYTES)
+        return fd
+
+
 class TensorWriter:
-    """Collects the tensors of one frame; :meth:`finish` writes them into one anonymous memory file."""
+    """Collects the tensors of one frame; :meth:`finish` writes them to an arena half or a memory file."""
 
     def __init__(self) -> None:
         self._buffers: list[tuple[int, Any]] = []
@@ -138,6 +169,17 @@ class TensorWriter:
     def add_named(self, arrays: Iterable[tuple[str, np.ndarray]]) -> list[tuple[str, TensorSpec]]:
         return [(name, self.add(np.asarray(arr))) for name, arr in arrays]
 
+    def finish_into(self, arena: Arena | None) -> tuple[int | None, bool]:
+        """``(fd, False)`` for a memory file, ``(None, True)`` when everything fit into ``arena.outgoing``."""
+        if arena is not None and self._buffers and self._size <= ARENA_HALF_BYTES:
+            out = arena.outgoing
+            for offset, data in self._buffers:
+                view = memoryview(data).cast("B")
+                out[offset: offset + len(view)] = view
+            self._buffers.clear()
+            return None, True
+        return self.finish(), False
+
     def finish(self) -> int | None:
         """The descriptor to send (the caller closes it after sending), or None when no byte was added."""
         if not self._buffers:
@@ -157,11 +199,14 @@ class TensorWriter:
 
 
 class TensorReader:
-    """The receiving side of one frame's shared memory; arrays are views that keep the mapping alive."""
+    """The receiving side of one frame's shared memory: views of a memory file, or copies out of an arena."""
 
-    def __init__(self, fd: int | None) -> None:
-        self._map: mmap.mmap | None = None
-        if fd is not None:
+    def __init__(self, fd: int | None, arena: Arena | None = None) -> None:
+        self._map: Any = None
+        self._copy = arena is not None
+        if arena is not None:
+            self._map = arena.incoming
+        elif fd is not None:
             try:
                 self._map = mmap.mmap(fd, 0)
             finally:
@@ -178,7 +223,8 @@ class TensorReader:
         if nbytes == 0:
             return np.empty(shape, dtype=np_dtype)
         assert self._map is not None
-        return np.frombuffer(self._map, dtype=np_dtype, count=nbytes // np_dtype.itemsize, offset=offset).reshape(shape)
+        array = np.frombuffer(self._map, dtype=np_dtype, count=nbytes // np_dtype.itemsize, offset=offset).reshape(shape)
+        return array.copy() if self._copy else array
 
     def get_named(self, specs: Sequence[tuple[str, TensorSpec]]) -> dict[str, np.ndarray]:
         return {name: self.get(spec) for name, spec in specs}
@@ -207,6 +253,6 @@ def encode_result(writer: TensorWriter, outputs: dict[str, np.ndarray], paramete
 
 
 __all__ = [
-    "Channel", "ChannelClosed", "TensorReader", "TensorSpec", "TensorWriter",
+    "ARENA_HALF_BYTES", "Arena", "Channel", "ChannelClosed", "TensorReader", "TensorSpec", "TensorWriter",
     "decode_error", "encode_error", "encode_result",
 ]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tritonlite.backends.python._ipc import (
+    Arena,
     Channel,
     ChannelClosed,
     TensorReader,
@@ -190,6 +191,7 @@ class Stub:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.instance: Any = None
+        self.arena: Arena | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, InferFuture] = {}
         self._streams: dict[int, ResponseStream] = {}
@@ -292,6 +294,9 @@ class Stub:
         from tritonlite.backends.python.instance import PythonModelInstance
         from tritonlite.config import parse_json_config
 
+        if fd is not None:
+            self.arena = Arena(fd, is_parent=False)
+            os.close(fd)
         logger = logging.getLogger("tritonlite")
         logger.handlers[:] = [_ForwardHandler(self.channel)]
         logger.setLevel(payload["log_level"])
@@ -307,7 +312,7 @@ class Stub:
         return ("ok", {"pid": os.getpid(), "executable": sys.executable}), None
 
     def _do_exec(self, payload: dict[str, Any], fd: int | None) -> tuple[Any, int | None]:
-        reader = TensorReader(fd)
+        reader = TensorReader(fd, self.arena if payload["arena"] else None)
         requests = []
         for token, data in payload["requests"]:
             core = request_from_payload(reader, data)
@@ -317,10 +322,11 @@ class Stub:
         results = self.instance.execute(requests)
         flags = [getattr(r, "release_flags", 1) for r in requests]  # RESCHEDULE goes back to the parent's batcher
         if results is None:
-            return ("ok", (None, flags)), None
+            return ("ok", (None, flags, False)), None
         writer = TensorWriter()
         encoded = [encode_result(writer, r.outputs, r.parameters, r.error) if r is not None else None for r in results]
-        return ("ok", (encoded, flags)), writer.finish()
+        fd, in_arena = writer.finish_into(self.arena)
+        return ("ok", (encoded, flags, in_arena)), fd
 
     def _forwarder(self, token: int) -> Callable[..., None]:
         def forward(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str = "") -> None:

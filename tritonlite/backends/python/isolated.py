@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 from tritonlite.backends.base import LoadContext
 from tritonlite.backends.python._env import IsolationOptions, child_command
 from tritonlite.backends.python._ipc import (
+    Arena,
     Channel,
     ChannelClosed,
     TensorReader,
@@ -81,6 +82,8 @@ class _Child:
             child_sock.close()
         self.pid = self.proc.pid
         self.channel = Channel(parent_sock)
+        self.arena_fd = Arena.new_fd()  # sent with the init frame, then closed
+        self.arena = Arena(self.arena_fd, is_parent=True)
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.calls: dict[int, tuple[concurrent.futures.Future, Callable[[Any, int | None], Any] | None]] = {}
@@ -131,6 +134,14 @@ class _Child:
             self.proc.kill()
         except OSError:
             pass
+
+    def decode_results(self, value: Any, fd: int | None) -> tuple[list[InferResult | None] | None, list[int]]:
+        """An execute answer: results (copied out of the arena, or views of a memory file) and release flags."""
+        encoded, flags, in_arena = value
+        if encoded is None:
+            return None, flags
+        reader = TensorReader(fd, self.arena if in_arena else None)
+        return [result_from_payload(reader, item) for item in encoded], flags
 
     # ---- frames from the child (reader thread) -------------------------------------------------------
     def _read(self) -> None:
@@ -320,7 +331,10 @@ class IsolatedPythonInstance:
         self._generation += 1
         child = _Child(self, self._generation)
         self._readers.append(child.reader)
-        fut = child.request("init", self._init_payload)
+        try:
+            fut = child.request("init", self._init_payload, child.arena_fd)
+        finally:
+            os.close(child.arena_fd)
         timeout = self.options.start_timeout_s or None
         try:
             info = fut.result(timeout)
@@ -388,9 +402,9 @@ class IsolatedPythonInstance:
                 tokens.append(token)
         for token, r in zip(tokens, requests):
             payload.append((token, request_payload(writer, r, r.backend_inputs)))
-        fd = writer.finish()
+        fd, in_arena = writer.finish_into(child.arena)
         try:
-            fut = child.request("exec", {"requests": payload}, fd, self._decode_results)
+            fut = child.request("exec", {"requests": payload, "arena": in_arena}, fd, child.decode_results)
         finally:
             if fd is not None:
                 os.close(fd)
@@ -420,14 +434,6 @@ class IsolatedPythonInstance:
         with child.lock:
             for token in tokens:
                 child.tokens.pop(token, None)
-
-    @staticmethod
-    def _decode_results(value: Any, fd: int | None) -> tuple[list[InferResult | None] | None, list[int]]:
-        encoded, flags = value
-        if encoded is None:
-            return None, flags
-        reader = TensorReader(fd)
-        return [result_from_payload(reader, item) for item in encoded], flags
 
     # ---- what the child asks of the engine (call threads) ----------------------------------------------
     def engine_call(self, child: _Child, method: str, args: Sequence[Any]) -> Any:
