@@ -188,7 +188,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_tritonlite(repo: str, http_port: int, grpc_port: int) -> None:
+def serve_tritonlite(repo: str, http_port: int, grpc_port: int, inline_us: float | None = None) -> None:
     """Child-process entry: one engine behind both doors until SIGTERM."""
     from tritonlite import InferenceEngine
     from tritonlite.grpc import GrpcServer
@@ -202,7 +202,7 @@ def serve_tritonlite(repo: str, http_port: int, grpc_port: int) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     with InferenceEngine(repo) as engine:
-        http = HttpServer(engine, "127.0.0.1", http_port).start()
+        http = HttpServer(engine, "127.0.0.1", http_port, **({} if inline_us is None else {"inline_compute_us": inline_us})).start()
         grpc_server = GrpcServer(engine, "127.0.0.1", grpc_port).start()
         print("READY", flush=True)
         while not stop:
@@ -252,9 +252,11 @@ class Server:
                 self.proc.wait()
 
 
-def start_tritonlite(repo: Path, core: str) -> Server:
+def start_tritonlite(repo: Path, core: str, inline_us: float | None = None) -> Server:
     http_port, grpc_port = _free_port(), _free_port()
     cmd = ["taskset", "-c", core, sys.executable, str(Path(__file__).resolve()), "--serve", str(repo), str(http_port), str(grpc_port)]
+    if inline_us is not None:
+        cmd += ["--http-inline-us", str(inline_us)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return Server("tritonlite", cmd, env, http_port, grpc_port)
 
@@ -367,10 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tritonserver", default=None, help="path to a tritonserver binary, or 'auto' (nvidia-pytriton)")
     p.add_argument("--triton-venv", default="/tmp/tritonvenv", type=Path)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--http-inline-us", type=float, default=None,
+                   help="tritonlite's HttpServer(inline_compute_us=...) (default: the server's default)")
     p.add_argument("--serve", nargs=3, metavar=("REPO", "HTTP_PORT", "GRPC_PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        serve_tritonlite(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        serve_tritonlite(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.http_inline_us)
         return 0
     if shutil.which("h2load") is None:
         raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
@@ -382,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         repo = build_repository(Path(tmp) / "models", with_onnx=any(m == "add_sub_onnx" for m, _, _ in rows))
         print(f"server on core {args.server_core}, h2load on core {args.client_core}, {args.seconds:g} s per case")
         results: list[dict[str, Any]] = []
-        servers = [start_tritonlite(repo, args.server_core)]
+        servers = [start_tritonlite(repo, args.server_core, args.http_inline_us)]
         try:
             if args.tritonserver:
                 binary, env = (find_tritonserver(args.triton_venv) if args.tritonserver == "auto"

@@ -291,9 +291,26 @@ class InferenceEngine:
         """Queue a prepared core request (the path BLS and the servers use).
 
         ``inline=True`` is for callers that will block on the future anyway (see :meth:`infer`).
+        This is :meth:`submit_unary` settling an :class:`InferFuture`.
         """
         fut = InferFuture()
         fut.request = request
+        self.submit_unary(request, fut.settle, inline)
+        return fut
+
+    def submit_unary(
+        self,
+        request: InferenceRequest,
+        on_done: Callable[[InferResult | None, TritonLiteError | None], None],
+        inline: bool = False,
+    ) -> None:
+        """Queue a prepared one-response request; ``on_done(result, error)`` is called exactly once.
+
+        The callback form of :meth:`submit_request`, for doors that complete requests themselves
+        (the HTTP server's event loop): no future, no thread hand-off beyond the engine's own. It
+        runs on an engine thread, or in the caller's thread for errors found before queueing and for
+        ``inline`` runs; it must be quick and must not raise.
+        """
         try:
             mv = self._serving(request)
             if mv.decoupled:
@@ -301,16 +318,15 @@ class InferenceEngine:
                     f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
                 )
         except TritonLiteError as exc:
-            fut.set_exception(exc)
-            return fut
+            on_done(None, exc)
+            return
         if request.trace is not None or self.tracer.settings.active:
             self.tracer.start(request, mv.version)
-        request.sink = ResponseSink(_unary_completion(fut, request, mv.stats))
+        request.sink = ResponseSink(_unary_completion(on_done, request, mv.stats))
         try:
             mv.enqueue(request, inline)
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
-        return fut
 
     # ---- health and metadata ------------------------------------------------------------------------
     def is_live(self) -> bool:
@@ -490,8 +506,10 @@ def _stream_completion(
     return done
 
 
-def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelStats) -> Callable[..., None]:
-    """The sink callback of a one-response request: record statistics, then settle the future."""
+def _unary_completion(
+    on_done: Callable[[InferResult | None, TritonLiteError | None], None], request: InferenceRequest, stats: ModelStats
+) -> Callable[..., None]:
+    """The sink callback of a one-response request: record statistics, then hand over the outcome."""
 
     def done(result: InferResult | None, error: TritonLiteError | None, final: bool, reason: str) -> None:
         end = time.monotonic_ns()
@@ -503,7 +521,7 @@ def _unary_completion(fut: InferFuture, request: InferenceRequest, stats: ModelS
                 stats.record_success(t.queue_start, t.compute_start, t.compute_input_end, t.compute_infer_end, t.compute_output_end, end)
         if request.trace is not None:
             request.trace.finish(request, end, result.outputs if result is not None else None)
-        fut.settle(result if error is None else None, error)
+        on_done(result if error is None else None, error)
 
     return done
 

@@ -133,7 +133,7 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
     for name in given:
         if name not in specs and name not in spec.internal_inputs:
             raise InvalidArgumentError(f"{_prefix(request)}unexpected inference input '{name}' for model '{model}'")
-    missing = [n for n in specs if n in spec.required and n not in given]
+    missing = [n for n in specs if n in spec.required and n not in given] if not spec.required <= given.keys() else None
     if missing:
         expected = (
             f"number of inputs between {len(spec.required)} and {len(specs)}"
@@ -175,7 +175,10 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
         else:
             item = shape
         dims = s.dims
-        ok = len(item) == len(dims) and all(d == -1 or d == g for d, g in zip(dims, item))
+        if s.variable:
+            ok = len(item) == len(dims) and all(d == -1 or d == g for d, g in zip(dims, item))
+        else:
+            ok = item == dims
         if not ok:
             expected = ([-1] if batching else []) + list(dims)
             raise InvalidArgumentError(

@@ -1,9 +1,15 @@
 """HTTP/1.1 on ``asyncio.Protocol`` with the ``httptools`` parser (the stack DESIGN decision 8 measured).
 
 One :class:`HttpConnection` per socket: it parses requests, queues them (pipelining keeps its
-order), runs the application coroutine for one request at a time and writes the response with a
-``Content-Length`` (or chunked, for :class:`StreamingResponse`). Keep-alive follows HTTP/1.1 rules.
-A client that goes away cancels the task running its request, which cancels the engine request.
+order), serves one request at a time and writes the response with a ``Content-Length`` (or
+chunked, for :class:`StreamingResponse`). Keep-alive follows HTTP/1.1 rules.
+
+Serving is callback-driven, so the hot path (``/infer``) creates no task and no future: the
+application's ``start(request, connection)`` either answers later through
+:meth:`HttpConnection.respond` (the infer path: the engine's completion comes back to the event
+loop and is written from there) or returns a coroutine, which the connection runs as a task (every
+other endpoint). A client that goes away cancels the request being served (the task, or the engine
+request the application registered in ``connection.cancel_current``).
 Malformed HTTP gets 400 and the connection is closed; a body over the size limit is read and
 discarded, then answered with 400.
 """
@@ -80,27 +86,48 @@ def json_error(status: int, message: str, headers: list[tuple[str, str]] | None 
 
 App = Callable[[Request], Awaitable["Response | StreamingResponse"]]
 
+_MAX_HEADS = 512
 
-def _head(status: int, headers: list[tuple[str, str]], length: int | None, keep_alive: bool) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
-    lines.extend(f"{k}: {v}" for k, v in headers)
-    lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
-    if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+def _head(status: int, headers: list[tuple[str, str]], length: int | None, keep_alive: bool, cache: dict[Any, bytes]) -> bytes:
+    """Status line and headers; the part before Content-Length is kept in ``cache`` (one per server)
+    per (status, headers, keep-alive), so a response head costs one dict lookup and one format."""
+    key = (status, *headers, keep_alive)
+    prefix = cache.get(key)
+    if prefix is None:
+        lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
+        lines.extend(f"{k}: {v}" for k, v in headers)
+        if not keep_alive:
+            lines.append("Connection: close")
+        prefix = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+        if len(cache) >= _MAX_HEADS:
+            cache.clear()
+        cache[key] = prefix
+    if length is None:
+        return prefix + b"Transfer-Encoding: chunked\r\n\r\n"
+    return b"%sContent-Length: %d\r\n\r\n" % (prefix, length)
 
 
 class HttpConnection(asyncio.Protocol):
-    """Protocol instance of one client connection."""
+    """Protocol instance of one client connection.
 
-    def __init__(self, app: App, max_body: int, registry: set["HttpConnection"]) -> None:
+    ``app.start(request, connection)`` serves one request: it returns None after arranging for
+    :meth:`respond` to be called (possibly at once), or a coroutine whose result is the response.
+    """
+
+    def __init__(self, app: Any, max_body: int, registry: set["HttpConnection"], heads: dict[Any, bytes] | None = None) -> None:
         self.app = app
         self.max_body = max_body
         self.registry = registry
+        self.heads = heads if heads is not None else {}
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        #: set by the application while it serves a request without a task: cancels that request
+        self.cancel_current: Callable[[], None] | None = None
         self._queue: collections.deque[Request] = collections.deque()
-        self._task: asyncio.Task | None = None
+        self._current: Request | None = None  # the request being served (one at a time)
+        self._task: asyncio.Task | None = None  # runs a coroutine handler or a streaming response
+        self._pumping = False
         self._closed = False
         self._eof = False
         self._reading_paused = False
@@ -127,10 +154,17 @@ class HttpConnection(asyncio.Protocol):
         self._closed = True
         self.registry.discard(self)
         self._queue.clear()
-        if self._task is not None and not self._task.done():
-            self._task.cancel()  # cancels the engine request the handler awaits
+        self._cancel_work()
         if self._drain is not None and not self._drain.done():
             self._drain.set_exception(ConnectionResetError("client disconnected"))
+
+    def _cancel_work(self) -> None:
+        """Cancel what serves the current request: its task, or the engine request the app registered."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # cancels the engine request the handler awaits
+        cancel, self.cancel_current = self.cancel_current, None
+        if cancel is not None:
+            cancel()
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -145,9 +179,9 @@ class HttpConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
-        if self._working and self._task is not None:
+        if self._working:
             # the client went away while its request runs (or streams): cancel it, like Triton
-            self._task.cancel()
+            self._cancel_work()
             return False
         if self._in_message:
             got, want = self._size, self._expected
@@ -156,7 +190,7 @@ class HttpConnection(asyncio.Protocol):
             req.error = f"incomplete HTTP request, the client closed the connection{detail}"
             self._in_message = False
             self._enqueue(req)
-        if self._task is None:
+        if self._current is None and not self._queue:
             return False  # nothing left to answer: close
         return True  # keep the write side open until queued requests are answered
 
@@ -168,6 +202,8 @@ class HttpConnection(asyncio.Protocol):
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         self._drain = None
+        if self._current is None:
+            self._pump()
 
     # ---- httptools callbacks --------------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -243,65 +279,102 @@ class HttpConnection(asyncio.Protocol):
     # ---- request processing ---------------------------------------------------------------------------
     def _enqueue(self, req: Request) -> None:
         self._queue.append(req)
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
         if len(self._queue) > _MAX_PIPELINE and not self._reading_paused and self.transport is not None:
             self.transport.pause_reading()
             self._reading_paused = True
+        if self._current is None:
+            self._pump()
 
-    async def _run(self) -> None:
+    def _pump(self) -> None:
+        """Serve queued requests in order, one at a time, until one is left in flight."""
+        if self._pumping:  # respond() from inside app.start(): the loop below goes on
+            return
+        self._pumping = True
         try:
-            while self._queue and not self._closed:
+            while self._queue and self._current is None and not self._closed and not self._write_paused:
                 req = self._queue.popleft()
                 if self._reading_paused and len(self._queue) <= _MAX_PIPELINE // 2 and self.transport is not None:
                     self.transport.resume_reading()
                     self._reading_paused = False
+                self._current = req
                 if req.error is not None:
-                    resp: Response | StreamingResponse = json_error(400, req.error)
-                else:
-                    self._working = True
-                    try:
-                        resp = await self.app(req)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception as exc:  # a handler bug must not kill the connection silently
-                        _log.exception("unhandled error serving %s %s", req.method, req.path)
-                        resp = json_error(500, f"internal server error: {type(exc).__name__}: {exc}")
-                    finally:
-                        self._working = False
-                keep = req.keep_alive and not (self._eof and not self._queue)
-                self._working = isinstance(resp, StreamingResponse)
-                trace = resp.trace if type(resp) is Response else None
-                send_start = time.monotonic_ns() if trace is not None else 0
+                    self.respond(json_error(400, req.error))
+                    continue
+                self._working = True
                 try:
-                    await self._send(resp, keep)
-                finally:
-                    self._working = False
-                    if trace is not None:
-                        trace.frontend += [("HTTP_SEND_START", send_start), ("HTTP_SEND_END", time.monotonic_ns())]
-                        trace.close()
-                if not keep:
-                    self._close()
-                    return
-        except (asyncio.CancelledError, ConnectionError):
-            return
+                    pending = self.app.start(req, self)
+                except Exception as exc:  # a handler bug must not kill the connection silently
+                    pending = None
+                    self._handler_failed(req, exc)
+                if pending is not None:
+                    self._task = asyncio.get_running_loop().create_task(self._run(req, pending))
         finally:
-            self._task = None
-        if self._eof and not self._closed:
+            self._pumping = False
+        if self._eof and self._current is None and not self._queue and not self._closed:
             self._close()
 
-    async def _wait_writable(self) -> None:
-        if self._write_paused and not self._closed:
-            if self._drain is None:
-                self._drain = asyncio.get_running_loop().create_future()
-            await self._drain
-
-    async def _send(self, resp: Response | StreamingResponse, keep_alive: bool) -> None:
-        transport = self.transport
-        if transport is None or self._closed:
+    async def _run(self, req: Request, pending: Awaitable["Response | StreamingResponse"]) -> None:
+        """Await a coroutine handler, then answer with its response."""
+        try:
+            resp = await pending
+        except asyncio.CancelledError:
+            self._task = None
             return
+        except Exception as exc:
+            self._task = None
+            self._handler_failed(req, exc)
+            return
+        self._task = None
+        self.respond(resp)
+
+    def _handler_failed(self, req: Request, exc: Exception) -> None:
+        _log.error("unhandled error serving %s %s", req.method, req.path, exc_info=exc)
+        self.respond(json_error(500, f"internal server error: {type(exc).__name__}: {exc}"))
+
+    def respond(self, resp: "Response | StreamingResponse") -> None:
+        """Answer the request being served (event loop thread only), then serve the next one."""
+        req = self._current
+        if req is None or self._closed:
+            return
+        self.cancel_current = None
+        self._working = False
+        keep = req.keep_alive and not (self._eof and not self._queue)
         if isinstance(resp, StreamingResponse):
-            transport.write(_head(resp.status, resp.headers, None, keep_alive))
+            self._working = True
+            self._task = asyncio.get_running_loop().create_task(self._stream(resp, keep))
+            return
+        transport = self.transport
+        trace = resp.trace
+        send_start = time.monotonic_ns() if trace is not None else 0
+        if transport is not None:
+            body = resp.body
+            if isinstance(body, list):
+                length = 0
+                for part in body:
+                    length += len(part)
+                head = _head(resp.status, resp.headers, length, keep, self.heads)
+                if length <= 65536:
+                    transport.write(head + b"".join(body))
+                else:
+                    transport.writelines([head, *body])
+            else:
+                transport.write(_head(resp.status, resp.headers, len(body), keep, self.heads) + body)
+        if trace is not None:
+            trace.frontend += [("HTTP_SEND_START", send_start), ("HTTP_SEND_END", time.monotonic_ns())]
+            trace.close()
+        self._current = None
+        if not keep:
+            self._close()
+            return
+        if not self._pumping:
+            self._pump()
+
+    async def _stream(self, resp: StreamingResponse, keep_alive: bool) -> None:
+        transport = self.transport
+        try:
+            if transport is None:
+                return
+            transport.write(_head(resp.status, resp.headers, None, keep_alive, self.heads))
             try:
                 async for chunk in resp.chunks:
                     if self._closed:
@@ -315,24 +388,30 @@ class HttpConnection(asyncio.Protocol):
                     await aclose()
             if not self._closed:
                 transport.write(b"0\r\n\r\n")
+        except (asyncio.CancelledError, ConnectionError):
             return
-        body = resp.body
-        parts = body if isinstance(body, list) else [body]
-        length = sum(len(p) for p in parts)
-        head = _head(resp.status, resp.headers, length, keep_alive)
-        if length <= 65536:
-            transport.write(head + b"".join(parts))
+        finally:
+            self._task = None
+            self._working = False
+        self._current = None
+        if not keep_alive:
+            self._close()
         else:
-            transport.writelines([head, *parts])
-        await self._wait_writable()
+            self._pump()
+
+    async def _wait_writable(self) -> None:
+        if self._write_paused and not self._closed:
+            if self._drain is None:
+                self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
 
     def _protocol_error(self, message: str) -> None:
         if self.transport is None or self._closed:
             return
-        if self._task is None:
+        if self._current is None and not self._queue:
             resp = json_error(400, message)
             body = resp.body
-            self.transport.write(_head(400, resp.headers, len(body), False) + body)
+            self.transport.write(_head(400, resp.headers, len(body), False, self.heads) + body)
             self._close()
         else:
             # answer the requests already queued, then this error, then close
@@ -350,7 +429,7 @@ class HttpConnection(asyncio.Protocol):
     # ---- server shutdown ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._task is not None or self._in_message
+        return self._current is not None or bool(self._queue) or self._in_message
 
     def shutdown(self) -> None:
         """Close now if idle; otherwise finish the current request and close (no new ones)."""

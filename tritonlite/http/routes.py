@@ -17,14 +17,14 @@ from urllib.parse import unquote
 
 from tritonlite.engine import parse_version
 from tritonlite.errors import InvalidArgumentError, NotFoundError, TritonLiteError, UnavailableError, UnsupportedError
-from tritonlite.http.codec import IHCL, compress, decode_infer, decompress, encode_infer, parse_json, response_encoding
+from tritonlite.http.codec import parse_json
 from tritonlite.http.connection import Request, Response, StreamingResponse, json_error
 from tritonlite.http.generate import generate, generate_stream
+from tritonlite.http.infer import FutureResponder, InferHandler, error_response
 from tritonlite.protocol import server_metadata
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.settings import settings_for
 from tritonlite.protocol.shm import SHM_DISABLED, registry_for
-from tritonlite.protocol.status import http_status
 
 _MODEL = re.compile(r"/v2/models/([^/]+)(?:/versions/([0-9]+))?(?:/(infer|generate|generate_stream|ready|config|stats|trace/setting))?")
 _HEALTH = re.compile(r"/v2(?:/health/(live|ready))?")
@@ -51,10 +51,6 @@ def _method_not_allowed() -> Response:
     return json_error(405, "Method Not Allowed")
 
 
-def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None) -> Response:
-    return json_error(http_status(exc), exc.message, headers)
-
-
 def _optional_body(req: Request) -> dict[str, Any]:
     if not req.body.strip():
         return {}
@@ -67,13 +63,50 @@ def _optional_body(req: Request) -> dict[str, Any]:
 class HttpApp:
     """Routes requests to handlers for one engine."""
 
-    def __init__(self, engine: Any, *, max_input_size: int = 64 * 1024 * 1024, allow_shm: bool = False) -> None:
+    def __init__(
+        self, engine: Any, *, max_input_size: int = 64 * 1024 * 1024, allow_shm: bool = False, inline_compute_us: float = 0.0
+    ) -> None:
         self.engine = engine
         self.limit = int(max_input_size)
         self.allow_shm = allow_shm
         self.registry = registry_for(engine)
         self.settings = settings_for(engine)
         self._metadata = json.dumps(server_metadata(engine), separators=(",", ":")).encode()
+        self._infer = InferHandler(engine, self.registry, self.limit, inline_compute_us)
+        #: request path -> (model name, version text, version number) of /infer routes, or None
+        self._infer_routes: dict[str, tuple[str, str, int] | None] = {}
+
+    def start(self, req: Request, conn: Any) -> Any:
+        """Serve ``req`` for ``conn`` (an :class:`~tritonlite.http.connection.HttpConnection`).
+
+        ``POST .../infer`` is answered through ``conn.respond`` (returns None); every other
+        request returns the coroutine that computes its response.
+        """
+        if req.method == "POST":
+            route = self._infer_route(req.path)
+            if route is not None:
+                self._infer.start(req, conn, *route)
+                return None
+        return self(req)
+
+    def _infer_route(self, path: str) -> tuple[str, str, int] | None:
+        routes = self._infer_routes
+        try:
+            return routes[path]
+        except KeyError:
+            pass
+        route = None
+        m = _MODEL.fullmatch(path)
+        if m is not None and m.group(3) == "infer":
+            version = m.group(2) or ""
+            try:
+                route = (unquote(m.group(1)), version, parse_version(version))
+            except TritonLiteError:
+                route = None  # the slow path answers with the version error
+        if len(routes) >= 1024:
+            routes.clear()
+        routes[path] = route
+        return route
 
     async def __call__(self, req: Request) -> Response | StreamingResponse:
         try:
@@ -171,47 +204,15 @@ class HttpApp:
 
     # ---- inference ------------------------------------------------------------------------------------
     async def _infer(self, req: Request, name: str, version: str) -> Response:
-        info = model_info(self.engine, name, parse_version(version))
-        if info.decoupled:
-            raise UnsupportedError(
-                f"HTTP end point doesn't support models with decoupled transaction policy: model '{name}' is decoupled"
-            )
+        """The coroutine form of the infer path (the connection normally takes :meth:`start`)."""
+        responder = FutureResponder(asyncio.get_running_loop().create_future())
+        self._infer.start(req, responder, name, version, parse_version(version))
         try:
-            body = decompress(req.body, req.headers.get("content-encoding"), self.limit)
-        except UnsupportedError as exc:
-            return error_response(exc, [("Accept-Encoding", "gzip, deflate")])
-        try:
-            decoded = decode_infer(body, req.headers.get(IHCL), name, version, info, self.registry, self.limit)
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            if isinstance(exc, TritonLiteError):
-                raise
-            raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
-        core = decoded.request
-        if self.engine.tracer.active:  # W3C trace context, and the HTTP_* timestamps the connection adds
-            core.trace_context = req.headers.get("traceparent", "")
-            core.trace_frontend = [("HTTP_RECV_START", req.recv_start), ("HTTP_RECV_END", req.recv_end)]
-        try:
-            result = await self.engine.submit_request(core)
-            parts, header_len = encode_infer(result, decoded, info, self.registry)
-        except BaseException:
-            if core.trace is not None:  # no response will carry it: write it now
-                core.trace.close()
+            return await responder.future
+        except asyncio.CancelledError:
+            if responder.cancel_current is not None:
+                responder.cancel_current()
             raise
-        headers: list[tuple[str, str]]
-        if header_len is not None:
-            headers = [("Content-Type", "application/octet-stream"), ("Inference-Header-Content-Length", str(header_len))]
-        else:
-            headers = list(_JSON)
-        encoding = response_encoding(req.headers.get("accept-encoding"))
-        if encoding is not None:
-            try:
-                parts = [compress(parts, encoding)]
-                headers.append(("Content-Encoding", encoding))
-            except Exception:  # Triton sends the body uncompressed when compression fails
-                pass
-        resp = Response(200, parts, headers)
-        resp.trace = core.trace  # the connection adds HTTP_SEND_START / HTTP_SEND_END, then writes the trace
-        return resp
 
     # ---- repository -----------------------------------------------------------------------------------
     async def _index(self, req: Request) -> Response:

@@ -21,10 +21,19 @@ from tritonlite.http.connection import HttpConnection
 from tritonlite.http.routes import HttpApp
 
 DEFAULT_MAX_INPUT_SIZE = 64 * 1024 * 1024
+#: a model whose requests compute faster than this on average runs on the event loop's thread when an
+#: instance is idle (two thread hand-offs cost more than such a model); 0 turns it off
+DEFAULT_INLINE_COMPUTE_US = 100.0
 
 
 class HttpServer:
-    """Non-blocking HTTP server over an :class:`~tritonlite.engine.InferenceEngine`."""
+    """Non-blocking HTTP server over an :class:`~tritonlite.engine.InferenceEngine`.
+
+    ``inline_compute_us``: infer requests of a model that has so far computed in less than this
+    (mean, µs) run on the server's event-loop thread when one of its instances is idle, instead of
+    being handed to the instance thread and back (default scheduler only; batching schedulers
+    always queue). 0 disables it.
+    """
 
     def __init__(
         self,
@@ -36,8 +45,10 @@ class HttpServer:
         allow_shm: bool = False,
         backlog: int = 1024,
         reuse_port: bool = False,
+        inline_compute_us: float = DEFAULT_INLINE_COMPUTE_US,
     ) -> None:
         self.engine = engine
+        self.inline_compute_us = float(inline_compute_us)
         self.host = host
         self.requested_port = int(port)
         self.max_input_size = int(max_input_size)
@@ -56,7 +67,8 @@ class HttpServer:
     def start(self) -> "HttpServer":
         if self._thread is not None:
             raise RuntimeError("HttpServer already started")
-        app = HttpApp(self.engine, max_input_size=self.max_input_size, allow_shm=self.allow_shm)
+        app = HttpApp(self.engine, max_input_size=self.max_input_size, allow_shm=self.allow_shm,
+                      inline_compute_us=self.inline_compute_us)
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -89,12 +101,13 @@ class HttpServer:
         self._stop_future = loop.create_future()
         max_body = self.max_input_size
         conns = self._connections
+        heads: dict = {}  # response-head prefixes, shared by this server's connections
         sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self.reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((self.host, self.requested_port))
-        self._server = await loop.create_server(lambda: HttpConnection(app, max_body, conns), sock=sock, backlog=self.backlog)
+        self._server = await loop.create_server(lambda: HttpConnection(app, max_body, conns, heads), sock=sock, backlog=self.backlog)
         self.port = sock.getsockname()[1]
         ready.set()
         drain_timeout = await self._stop_future
@@ -156,6 +169,7 @@ def serve(
     max_input_size: int = DEFAULT_MAX_INPUT_SIZE,
     allow_shm: bool = False,
     exit_timeout_secs: float = 30.0,
+    inline_compute_us: float = DEFAULT_INLINE_COMPUTE_US,
     **engine_options: Any,
 ) -> None:
     """Serve over HTTP until SIGINT/SIGTERM (blocking). A repository path builds (and closes) an engine."""
@@ -168,7 +182,7 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    server = HttpServer(engine, host, port, max_input_size=max_input_size, allow_shm=allow_shm)
+    server = HttpServer(engine, host, port, max_input_size=max_input_size, allow_shm=allow_shm, inline_compute_us=inline_compute_us)
     try:
         server.start()
         while not stop.wait(0.5):
@@ -183,4 +197,4 @@ def serve(
             engine.close()
 
 
-__all__ = ["HttpServer", "serve", "DEFAULT_MAX_INPUT_SIZE"]
+__all__ = ["HttpServer", "serve", "DEFAULT_MAX_INPUT_SIZE", "DEFAULT_INLINE_COMPUTE_US"]

@@ -35,6 +35,10 @@ class ModelInfo:
     inputs: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
     #: output name -> labels from its label_filename
     labels: dict[str, list[str]] = field(default_factory=dict)
+    #: the version's statistics (doors read how long its requests take to compute)
+    stats: Any = None
+    #: a door's decode cache for this version (the HTTP door: binary-request JSON header -> decode plan)
+    decode_cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def batching(self) -> bool:
@@ -52,6 +56,7 @@ def _build(mv: Any) -> ModelInfo:
         version=int(mv.version),
         max_batch_size=int(cfg.max_batch_size),
         decoupled=bool(mv.decoupled),
+        stats=mv.stats,
     )
     for out in cfg.output:
         info.output_types[out.name] = DataType(out.data_type).protocol_name
@@ -95,8 +100,9 @@ def prepare_output(
         datatype = "BYTES"
     else:
         array = np.asarray(array)
-        datatype = datatype_of(array, info.output_types.get(name))
-    shape = [int(d) for d in array.shape]
+        declared = info.output_types.get(name)  # protocol names of the config's types
+        datatype = declared if declared and declared != "INVALID" else datatype_of(array)
+    shape = list(array.shape)
     if shm is not None:
         if registry is None:
             raise InvalidArgumentError(SHM_DISABLED)

@@ -1,0 +1,224 @@
+"""The ``/infer`` hot path: decode on the event loop, submit with a callback, answer from the loop.
+
+Per request: one decode (:func:`~tritonlite.http.codec.decode_infer`), one
+:meth:`~tritonlite.engine.InferenceEngine.submit_unary` whose callback records the outcome, one
+encode and one transport write — no task, no future, no executor. Engine threads hand completions
+back through :class:`LoopCompletions`, which wakes the event loop once per burst: when a batch of
+16 requests finishes, the loop is woken once and answers all 16 in one pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+from typing import Any, Callable
+
+from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnsupportedError
+from tritonlite.http.codec import IHCL, DecodedInfer, compress, decode_infer, decompress, encode_infer, response_encoding
+from tritonlite.http.connection import Request, Response, json_error
+from tritonlite.protocol.models import ModelInfo, model_info
+from tritonlite.protocol.status import http_status
+from tritonlite.request import InferResult
+
+_log = logging.getLogger("tritonlite.http")
+
+_JSON_HEADERS = [("Content-Type", "application/json")]
+_BINARY_TYPE = ("Content-Type", "application/octet-stream")
+
+
+class LoopCompletions:
+    """Runs callbacks pushed from any thread on one event loop's thread, waking it once per burst.
+
+    A push from the loop's own thread runs the callback at once.
+    ``push`` appends to a deque and schedules one drain if none is pending; the drain runs every
+    callback queued by then (including those pushed while it runs). Two pushes racing past the
+    flag at worst schedule one extra, empty drain.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()  # built on the loop's thread
+        self._items: collections.deque[Callable[[], None]] = collections.deque()
+        self._scheduled = False
+
+    def push(self, callback: Callable[[], None]) -> None:
+        if threading.get_ident() == self._loop_thread:  # an error before queueing, or an inline run
+            callback()
+            return
+        self._items.append(callback)
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop has closed (server stopped): nobody is waiting any more
+                pass
+
+    def _drain(self) -> None:
+        self._scheduled = False
+        items = self._items
+        while items:
+            callback = items.popleft()
+            try:
+                callback()
+            except Exception:  # pragma: no cover - a completion must never stop the others
+                _log.exception("HTTP completion failed")
+
+
+def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None) -> Response:
+    return json_error(http_status(exc), exc.message, headers)
+
+
+class _Pending:
+    """One request between its submit and its answer; ``done`` runs on an engine thread."""
+
+    __slots__ = ("conn", "decoded", "info", "accept", "registry", "completions", "result", "error")
+
+    def __init__(self, conn: Any, decoded: DecodedInfer, info: ModelInfo, accept: str | None, registry: Any,
+                 completions: LoopCompletions) -> None:
+        self.conn = conn
+        self.decoded = decoded
+        self.info = info
+        self.accept = accept
+        self.registry = registry
+        self.completions = completions
+        self.result: InferResult | None = None
+        self.error: TritonLiteError | None = None
+
+    def done(self, result: InferResult | None, error: TritonLiteError | None) -> None:
+        self.result = result
+        self.error = error
+        self.completions.push(self.finish)
+
+    def finish(self) -> None:
+        """Encode the outcome and answer (event loop thread)."""
+        trace = self.decoded.request.trace
+        if self.error is not None:
+            resp = error_response(self.error)
+        else:
+            try:
+                resp = encode_response(self.result, self.decoded, self.info, self.registry, self.accept)  # type: ignore[arg-type]
+                resp.trace, trace = trace, None  # the connection adds HTTP_SEND_START / _END, then writes it
+            except TritonLiteError as exc:
+                resp = error_response(exc)
+            except Exception as exc:
+                _log.exception("encoding the response of model '%s' failed", self.info.name)
+                resp = json_error(500, f"internal server error: {type(exc).__name__}: {exc}")
+        if trace is not None:  # no response carries it: write it now
+            trace.close()
+        self.conn.respond(resp)
+
+
+def encode_response(result: InferResult, decoded: DecodedInfer, info: ModelInfo, registry: Any, accept: str | None) -> Response:
+    parts, header_len = encode_infer(result, decoded, info, registry)
+    if header_len is not None:
+        headers = [_BINARY_TYPE, ("Inference-Header-Content-Length", str(header_len))]
+    else:
+        headers = _JSON_HEADERS
+    if accept:
+        encoding = response_encoding(accept)
+        if encoding is not None:
+            try:
+                parts = [compress(parts, encoding)]
+                headers = [*headers, ("Content-Encoding", encoding)]
+            except Exception:  # Triton sends the body uncompressed when compression fails
+                pass
+    return Response(200, parts, headers)
+
+
+class InferHandler:
+    """Serves ``POST /v2/models/<name>[/versions/<v>]/infer`` for one engine on one event loop."""
+
+    def __init__(self, engine: Any, registry: Any, limit: int, inline_compute_us: float = 0.0) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.limit = limit
+        self.inline_ns = int(inline_compute_us * 1000)
+        self._completions: LoopCompletions | None = None
+
+    def start(self, req: Request, conn: Any, name: str, version: str, version_number: int) -> None:
+        """Decode and submit; ``conn.respond`` gets the answer (at once for errors found here)."""
+        try:
+            decoded, info = self._decode(req, name, version, version_number)
+        except _UnsupportedEncoding as exc:
+            conn.respond(error_response(exc.error, [("Accept-Encoding", "gzip, deflate")]))
+            return
+        except TritonLiteError as exc:
+            conn.respond(error_response(exc))
+            return
+        completions = self._completions
+        if completions is None:
+            completions = self._completions = LoopCompletions(asyncio.get_running_loop())
+        pending = _Pending(conn, decoded, info, req.headers.get("accept-encoding"), self.registry, completions)
+        request = decoded.request
+        if self.engine.tracer.active:  # W3C trace context, and the HTTP_* timestamps the connection adds
+            request.trace_context = req.headers.get("traceparent", "")
+            request.trace_frontend = [("HTTP_RECV_START", req.recv_start), ("HTTP_RECV_END", req.recv_end)]
+        conn.cancel_current = request.cancel
+        self.engine.submit_unary(request, pending.done, self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns))
+
+    def _decode(self, req: Request, name: str, version: str, version_number: int) -> tuple[DecodedInfer, ModelInfo]:
+        info = model_info(self.engine, name, version_number)
+        if info.decoupled:
+            raise UnsupportedError(
+                f"HTTP end point doesn't support models with decoupled transaction policy: model '{name}' is decoupled"
+            )
+        headers = req.headers
+        body = req.body
+        encoding = headers.get("content-encoding")
+        if encoding is not None:
+            try:
+                body = decompress(body, encoding, self.limit)
+            except UnsupportedError as exc:
+                raise _UnsupportedEncoding(exc) from None
+        try:
+            return decode_infer(body, headers.get(IHCL), name, version, info, self.registry, self.limit), info
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            if isinstance(exc, TritonLiteError):
+                raise
+            raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
+
+
+#: completed requests a version needs before its mean compute time is trusted
+_INLINE_MIN_SAMPLES = 8
+
+
+def runs_fast(stats: Any, budget_ns: int) -> bool:
+    """Whether the version's requests so far computed in under ``budget_ns`` on average.
+
+    Such a request may run on the event loop's thread when an instance is idle (the engine's
+    ``inline``): two thread hand-offs cost more than the model. Slower models, and every model
+    until it has answered a few requests, go through the instance threads. Read without the
+    statistics lock: a stale figure only moves one request to the other path.
+    """
+    d = stats.durations
+    n = d["success"].count
+    if n < _INLINE_MIN_SAMPLES:
+        return False
+    return d["compute_input"].ns + d["compute_infer"].ns + d["compute_output"].ns < budget_ns * n
+
+
+class _UnsupportedEncoding(Exception):
+    """An unsupported Content-Encoding: answered with an Accept-Encoding header, as Triton does."""
+
+    def __init__(self, error: UnsupportedError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class FutureResponder:
+    """A ``conn`` for :meth:`InferHandler.start` that resolves an asyncio future (the coroutine form)."""
+
+    __slots__ = ("future", "cancel_current")
+
+    def __init__(self, future: asyncio.Future) -> None:
+        self.future = future
+        self.cancel_current: Callable[[], None] | None = None
+
+    def respond(self, resp: Response) -> None:
+        if not self.future.done():
+            self.future.set_result(resp)
+
+
+__all__ = ["InferHandler", "LoopCompletions", "FutureResponder", "encode_response", "error_response"]
