@@ -100,8 +100,7 @@ def prepare_output(
         datatype = "BYTES"
     else:
         array = np.asarray(array)
-        declared = info.output_types.get(name)  # protocol names of the config's types
-        datatype = declared if declared and declared != "INVALID" else datatype_of(array)
+        datatype = datatype_of(array, info.output_types.get(name))
     shape = list(array.shape)
     if shm is not None:
         if registry is None:
