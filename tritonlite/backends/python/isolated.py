@@ -16,6 +16,7 @@ and runs ``initialize`` again, and everything else in the engine keeps serving. 
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import itertools
 import logging
 import os
@@ -69,10 +70,19 @@ class _Child:
         parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             cmd, env = child_command(owner.options, child_sock.fileno())
-            self.proc = subprocess.Popen(
-                cmd, env=env, pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL,
-                start_new_session=True,  # a terminal's Ctrl-C goes to the engine, which then closes us
-            )
+            for attempt in range(20):
+                try:
+                    self.proc = subprocess.Popen(
+                        cmd, env=env, pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL,
+                        start_new_session=True,  # a terminal's Ctrl-C goes to the engine, which then closes us
+                    )
+                    break
+                except OSError as exc:
+                    # ETXTBSY: a just-unpacked env python is still open for writing in a process another
+                    # thread forked at that moment (until it execs): wait a little and try again
+                    if exc.errno != errno.ETXTBSY or attempt == 19:
+                        raise
+                    time.sleep(0.05)
         except OSError as exc:
             parent_sock.close()
             raise UnavailableError(
