@@ -125,6 +125,7 @@ class Cluster:
         _wait(lambda: len(self.handle.replicas.remote().result(timeout_s=10)) == 2, 90, "two replicas")
         self.url = f"127.0.0.1:{self.port}"
         self.stopped = False
+        self.killed = ""  # unique id of the replica the kill test stopped
 
     def client(self, timeout: float = 30.0) -> Any:
         return httpclient.InferenceServerClient(self.url, network_timeout=timeout, connection_timeout=timeout)
@@ -274,8 +275,6 @@ def test_metrics_page_has_every_replica(cluster: Cluster) -> None:
     assert any(line.startswith("nv_inference_pending_request_count{replica=") for line in text.splitlines())
 
 
-@pytest.mark.xfail(run=False, reason="known gap: after Serve replaces a killed replica, calls targeted at the new "
-                   "replica (model control, metrics) time out; see /work/notes/issue-12-ray.md")
 def test_replica_killed_under_load(cluster: Cluster) -> None:
     """Requests during the kill succeed or get the retryable 503; none hang; Serve restarts the replica."""
     a = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
@@ -315,11 +314,18 @@ def test_replica_killed_under_load(cluster: Cluster) -> None:
     others = [o for o in outcomes if o not in ("ok", "retry")]
     assert not others, others[:5]
     assert outcomes.count("ok") >= 20
+    cluster.killed = before[0]
+
+
+@pytest.mark.xfail(run=False, reason="known gap: Serve restarts the replica, but calls the ingress targets at the "
+                   "replacement (model control, metrics) time out; see /work/notes/issue-12-ray.md")
+def test_killed_replica_is_replaced(cluster: Cluster) -> None:
+    a = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
     # Serve replaces the replica; the app serves from two replicas again
     _wait(lambda: len(cluster.handle.replicas.remote().result(timeout_s=10)) == 2
           and len(cluster.handle.model_ready.remote("add_sub").result(timeout_s=30)) == 2, 90, "the replacement")
     after = cluster.handle.replicas.remote().result(timeout_s=30)
-    assert before[0] not in after and before[1] in after
+    assert cluster.killed not in after
     r = cluster.client().infer("add_sub", _add_sub_inputs(a, a, False))
     np.testing.assert_array_equal(r.as_numpy("OUTPUT1"), np.zeros(4, dtype=np.float32))
 
@@ -331,5 +337,6 @@ def test_shutdown_leaves_no_process(cluster: Cluster) -> None:
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.2)
     assert [p for p in pids if _alive(p)] == []
-    with socket.socket() as s:  # the proxy's port is free again
+    with socket.socket() as s:  # nothing listens on the proxy's port (REUSEADDR: client TIME_WAITs remain)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", cluster.port))

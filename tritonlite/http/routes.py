@@ -72,7 +72,7 @@ class HttpApp:
         self.registry = registry_for(engine)
         self.settings = settings_for(engine)
         self._metadata = json.dumps(server_metadata(engine), separators=(",", ":")).encode()
-        self._infer = InferHandler(engine, self.registry, self.limit, inline_compute_us)
+        self._infer_handler = InferHandler(engine, self.registry, self.limit, inline_compute_us)
         #: request path -> (model name, version text, version number) of /infer routes, or None
         self._infer_routes: dict[str, tuple[str, str, int] | None] = {}
 
@@ -85,7 +85,7 @@ class HttpApp:
         if req.method == "POST":
             route = self._infer_route(req.path)
             if route is not None:
-                self._infer.start(req, conn, *route)
+                self._infer_handler.start(req, conn, *route)
                 return None
         return self(req)
 
@@ -206,7 +206,7 @@ class HttpApp:
     async def _infer(self, req: Request, name: str, version: str) -> Response:
         """The coroutine form of the infer path (the connection normally takes :meth:`start`)."""
         responder = FutureResponder(asyncio.get_running_loop().create_future())
-        self._infer.start(req, responder, name, version, parse_version(version))
+        self._infer_handler.start(req, responder, name, version, parse_version(version))
         try:
             return await responder.future
         except asyncio.CancelledError:

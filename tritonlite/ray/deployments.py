@@ -138,6 +138,8 @@ class TritonIngress:
     async def _call(self, method: str, *args: Any, route: str | None = None, timeout: float | None = None) -> Any:
         handle = getattr(self._replica_handle, method)
         kwargs = {ROUTE_KWARG: route} if route is not None else {}
+        if route is not None:  # see CorrelationRouter: the FIFO hand-off matches on this id
+            handle = handle.options(multiplexed_model_id=route)
         response = handle.remote(*args, **kwargs)
         try:
             return await asyncio.wait_for(_resolve(response), timeout or self.request_timeout_s)

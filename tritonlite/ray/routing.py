@@ -17,7 +17,7 @@ import hashlib
 from typing import Any, Optional
 
 from ray.serve._private.request_router.pow_2_router import PowerOfTwoChoicesRequestRouter
-from ray.serve.request_router import LocalityMixin, MultiplexMixin, PendingRequest, RequestRouter, RunningReplica
+from ray.serve.request_router import PendingRequest, RunningReplica
 
 ROUTE_KWARG = "_tritonlite_route"
 
@@ -38,12 +38,12 @@ def rendezvous_pick(key: str, unique_ids: list[str]) -> str:
     return max(unique_ids, key=lambda uid: hashlib.blake2b(f"{key}|{uid}".encode(), digest_size=8).digest())
 
 
-class CorrelationRouter(LocalityMixin, MultiplexMixin, RequestRouter):
+class CorrelationRouter(PowerOfTwoChoicesRequestRouter):
     """Serve request router: sequence affinity by correlation id, targeted control calls.
 
-    No ``FIFOMixin``: with it Serve hands a chosen replica to the oldest pending request, which
-    would give one request's pinned replica to another; the base router gives each request the
-    replica chosen for it.
+    Serve's FIFO mixin hands a chosen replica to the pending request whose metadata matches
+    (the multiplexed model id) before the oldest one, so routed calls carry their route as their
+    ``multiplexed_model_id`` too: a replica picked for a route goes to a request of that route.
     """
 
     async def choose_replicas(
@@ -53,7 +53,7 @@ class CorrelationRouter(LocalityMixin, MultiplexMixin, RequestRouter):
     ) -> list[list[RunningReplica]]:
         route = pending_request.kwargs.get(ROUTE_KWARG) if pending_request is not None else None
         if not isinstance(route, str) or not candidate_replicas:
-            return await PowerOfTwoChoicesRequestRouter.choose_replicas(self, candidate_replicas, pending_request)
+            return await super().choose_replicas(candidate_replicas, pending_request)
         by_id = {r.replica_id.unique_id: r for r in candidate_replicas}
         kind, _, value = route.partition(":")
         if kind == "replica":
