@@ -22,6 +22,7 @@ from tritonlite.futures import InferFuture
 from tritonlite.metrics.registry import MetricsRegistry
 from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
+from tritonlite.remote_repository import RemoteRepository, is_remote
 from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
 from tritonlite.scheduling.rate_limiter import RateLimiter
 from tritonlite.tracing import Tracer
@@ -69,7 +70,7 @@ def _gpu_count() -> int:
 class InferenceEngine:
     """Triton's feature set in-process: point it at a model repository and call :meth:`infer`.
 
-    ``model_repository`` is one path or a list of paths. ``model_control_mode`` is ``"none"`` (load
+    ``model_repository`` is one path or a list of paths; a path may be a cloud URL (``s3://bucket/path``, ``s3://host:port/bucket/path``, ``gs://``, ``as://``: :mod:`tritonlite.remote_repository`, extra ``[cloud]``). ``model_control_mode`` is ``"none"`` (load
     everything now), ``"poll"`` (also rescan every ``repository_poll_secs``) or ``"explicit"`` (load
     only ``startup_models``; ``"*"`` means all; then use :meth:`load_model` / :meth:`unload_model`).
 
@@ -118,10 +119,11 @@ class InferenceEngine:
         roots = [model_repository] if isinstance(model_repository, (str, os.PathLike)) else list(model_repository)
         if not roots:
             raise InvalidArgumentError("at least one model repository path is required")
-        paths = [Path(r).expanduser().resolve() for r in roots]
-        for p in paths:
-            if not p.is_dir():
-                raise InvalidArgumentError(f"model repository path '{p}' is not a directory")
+        for r in roots:
+            if not is_remote(r) and not Path(r).expanduser().resolve().is_dir():
+                raise InvalidArgumentError(f"model repository path '{Path(r).expanduser().resolve()}' is not a directory")
+        # cloud URLs (s3://, gs://, as://) become RemoteRepository roots with local copies
+        paths: list[Any] = [RemoteRepository(r) if is_remote(r) else Path(r).expanduser().resolve() for r in roots]
         self.control_mode = model_control_mode
         self.strict_readiness = strict_readiness
         self.server_id = server_id
@@ -157,6 +159,7 @@ class InferenceEngine:
 
         startup = list(startup_models)
         try:
+            self._manager.check_repositories()  # an unreachable cloud repository fails start-up, naming it
             if model_control_mode == "explicit":
                 if "*" in startup:
                     if len(startup) > 1:

@@ -35,6 +35,7 @@ from tritonlite.errors import (
     UnavailableError,
 )
 from tritonlite.model import ModelVersion, describe_load_error, load_version
+from tritonlite.remote_repository import RemoteRepository
 from tritonlite.repository import ModelLocation, ModelState, available_versions, fingerprint, scan, select_versions
 
 _log = logging.getLogger("tritonlite.repository")
@@ -86,7 +87,10 @@ class ModelManager:
         gpu_count: int = 0,
         load_threads: int = 4,
     ) -> None:
-        self.roots = [Path(r) for r in roots]
+        #: local folders, and RemoteRepository objects for cloud URLs
+        self.roots: list[Any] = [r if isinstance(r, RemoteRepository) else Path(r) for r in roots]
+        #: local copy of a cloud model -> the listing signature it was fetched at (what poll compares)
+        self._remote_prints: dict[Path, str] = {}
         self.registry = registry
         self.strict = strict_model_config
         self.engine = engine
@@ -161,7 +165,7 @@ class ModelManager:
         name = rec.name
         try:
             model_dir, cfg, source = self._resolve(rec, config_json, files)
-            fp = fingerprint(model_dir)
+            fp = self._print_of(model_dir)
             if config_json is None and files is None and rec.serving and fp == rec.fingerprint:
                 return  # unchanged: Triton does not reload
             backend, versions = self._prepare(name, model_dir, cfg, source)
@@ -222,14 +226,20 @@ class ModelManager:
                 raise _poll_failed(name, "the model config must be provided along with model files")
             model_dir = self._write_override(rec, files)
         else:
-            loc = scan(self.roots).get(name)
+            found, errors = self.scan_with_errors()
+            loc = found.get(name)
             if loc is None:
+                if errors:  # perhaps in the repository that did not answer
+                    raise UnavailableError(f"failed to load '{name}', failed to poll from model repository: {'; '.join(errors)}")
                 raise _poll_failed(name)
             if loc.duplicates:
                 raise InvalidArgumentError(
                     f"model '{name}' appears in multiple repositories: {', '.join(str(p) for p in (loc.path,) + loc.duplicates)}"
                 )
             model_dir = loc.path
+            if loc.remote is not None:  # a cloud model: its local copy, fetched when it changed
+                model_dir = loc.remote.localize(name, loc.signature)
+                self._remote_prints[model_dir] = f"remote:{loc.signature}"
         if config_json is not None:
             try:
                 cfg, source = parse_json_config(config_json), "config override"
@@ -411,6 +421,8 @@ class ModelManager:
             loc = self.scan().get(model)
             path = loc.path / "config.pbtxt" if loc is not None else None
             try:
+                if loc is not None and loc.remote is not None:
+                    path = loc.remote.localize(model, loc.signature) / "config.pbtxt"
                 cfg = load_config_file(path) if path is not None and path.is_file() else None
             except TritonLiteError:
                 cfg = None
@@ -454,27 +466,69 @@ class ModelManager:
 
     # ---- repository views ---------------------------------------------------------------------------
     def scan(self) -> dict[str, ModelLocation]:
-        return scan(self.roots)
+        """Every model of every root (an unreachable cloud root contributes none)."""
+        return self.scan_with_errors()[0]
+
+    def scan_with_errors(self) -> tuple[dict[str, ModelLocation], list[str]]:
+        """The models of every root, and why a cloud root could not be listed (one message each)."""
+        if not any(isinstance(r, RemoteRepository) for r in self.roots):
+            return scan(self.roots), []
+        found: dict[str, list[ModelLocation]] = {}
+        errors: list[str] = []
+        for root in self.roots:
+            if isinstance(root, RemoteRepository):
+                try:
+                    listing = root.scan()
+                except TritonLiteError as exc:
+                    errors.append(exc.message)
+                    continue
+                for name, sig in listing.items():
+                    found.setdefault(name, []).append(ModelLocation(name, root.local_path(name), remote=root, signature=sig))
+            else:
+                for name, loc in scan([root]).items():
+                    found.setdefault(name, []).append(loc)
+        out = {
+            name: ModelLocation(name, locs[0].path, tuple(x.path for x in locs[1:]), locs[0].remote, locs[0].signature)
+            for name, locs in found.items()
+        }
+        return out, errors
+
+    def check_repositories(self) -> None:
+        """Fail when a cloud repository cannot be listed (engine start-up; Triton exits the same way)."""
+        for root in self.roots:
+            if isinstance(root, RemoteRepository):
+                root.scan()
+
+    def _print_of(self, model_dir: Path) -> str:
+        """What poll compares: a cloud model's listing signature, else the local folder's fingerprint."""
+        remote = self._remote_prints.get(model_dir)
+        return remote if remote is not None else fingerprint(model_dir)
+
+    @staticmethod
+    def _location_print(loc: ModelLocation) -> str:
+        return f"remote:{loc.signature}" if loc.remote is not None else fingerprint(loc.path)
 
     def poll(self) -> None:
         """Poll mode: load new and changed models, unload removed ones (failures are logged)."""
-        found = self.scan()
+        found, errors = self.scan_with_errors()
+        for message in errors:  # models of an unreachable repository keep serving until it answers again
+            _log.error("%s", message)
         for name in list(self.records):
             rec = self.records[name]
-            if name not in found and rec.serving and rec.override_dir is None:
+            if name not in found and rec.serving and rec.override_dir is None and not errors:
                 self.unload(name)
         for name, loc in found.items():
             rec = self.records.get(name)
-            if rec is not None and rec.serving and fingerprint(loc.path) == rec.fingerprint:
+            if rec is not None and rec.serving and self._location_print(loc) == rec.fingerprint:
                 continue
-            if rec is not None and not rec.serving and rec.fingerprint == fingerprint(loc.path) and rec.states:
+            if rec is not None and not rec.serving and rec.fingerprint == self._location_print(loc) and rec.states:
                 continue
             try:
                 self.load(name)
             except TritonLiteError:
                 rec = self.records.get(name)
                 if rec is not None and not rec.serving:
-                    rec.fingerprint = fingerprint(loc.path)
+                    rec.fingerprint = self._location_print(loc)
 
     def index(self, ready_only: bool = False) -> list[dict[str, Any]]:
         """Triton's repository index: every model directory plus every known version state."""
@@ -516,6 +570,9 @@ class ModelManager:
             self.unload(name)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        for root in self.roots:
+            if isinstance(root, RemoteRepository):
+                root.close()
 
 
 def _poll_failed(name: str, detail: str = "") -> InternalError:

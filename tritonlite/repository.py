@@ -32,6 +32,9 @@ class ModelLocation:
     name: str
     path: Path
     duplicates: tuple[Path, ...] = ()
+    #: a cloud repository's model: where it comes from (``path`` is its local copy) and its signature
+    remote: Any = None
+    signature: str = ""
 
 
 def scan(roots: Iterable[Path]) -> dict[str, ModelLocation]:
