@@ -113,14 +113,16 @@ def load_version(backend: Any, ctx: LoadContext) -> ModelVersion:
             if not inst.passive:
                 active.append((inst.name, instance))
                 limited.append((inst.name, inst.device_id, gate_config(cfg, inst.group_name)))
+        if limiter is not None and limiter.enabled and active and cfg.platform != "ensemble":
+            # registered before warmup: as in core, warmup runs through the rate limiter
+            gates = limiter.register(ctx.model_name, limited)
         if cfg.model_warmup:  # before the scheduler exists: the version is not READY until this succeeds
             samples = build_samples(cfg, ctx.model_dir, ctx.model_name)
-            for _, instance in active:
-                run_samples(samples, instance, spec, ctx.model_name)
+            for i, (_, instance) in enumerate(active):
+                run_samples(samples, instance, spec, ctx.model_name, gates[i] if gates else None)
         decoupled = bool(cfg.model_transaction_policy.decoupled)
         runner = BatchRunner(ctx.model_name, ctx.model_version, stats, decoupled=decoupled)
-        if limiter is not None and limiter.enabled and active and cfg.platform != "ensemble":
-            gates = limiter.register(ctx.model_name, limited)
+        if gates:
             runner.gates = {id(inst): g for (_, inst), g in zip(active, gates)}
         scheduler = make_scheduler(cfg, runner, active, ctx.engine, model_dir=ctx.model_dir)
     except BaseException:

@@ -9,6 +9,7 @@ list (sequence controls, states) pass straight to the backend, as Triton's overr
 
 Warmup calls the backend instance directly, the same ``execute`` the schedulers call, but not through a
 scheduler or :class:`~tritonlite.scheduling.BatchRunner`, so it never appears in statistics or metrics.
+With the engine's rate limiter on, each warmup execution holds the instance's resources, as core's do.
 A failing sample fails the load with Triton's reason ``failed to run warmup sample '<name>': <error>; ``.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 from tritonlite.datatypes import DataType, deserialize_bytes_tensor
 from tritonlite.errors import InvalidArgumentError, TritonLiteError
 from tritonlite.request import InferenceRequest, InferResult, ResponseSink
+from tritonlite.scheduling.rate_limiter import InstanceGate
 from tritonlite.validation import IOSpec, normalize_request
 
 #: the folder of a model directory that ``input_data_file`` names are relative to (core ``kWarmupDataFolder``)
@@ -136,8 +138,14 @@ class _Collector:
             self.done.set()
 
 
-def run_samples(samples: Sequence[WarmupSample], instance: Any, spec: IOSpec, model_name: str) -> None:
-    """Run every sample on ``instance``; the first failing sample raises InvalidArgumentError."""
+def run_samples(samples: Sequence[WarmupSample], instance: Any, spec: IOSpec, model_name: str,
+                gate: InstanceGate | None = None) -> None:
+    """Run every sample on ``instance``; the first failing sample raises InvalidArgumentError.
+
+    With the engine's rate limiter on, ``gate`` is the instance's: each execution waits for the
+    instance's resources and gives them back when its responses are in (core sends its WARM_UP
+    payload through the rate limiter), so warmup never runs beside a model holding them.
+    """
     batching = spec.max_batch_size > 0
     for sample in samples:
         for _ in range(sample.count):
@@ -145,23 +153,34 @@ def run_samples(samples: Sequence[WarmupSample], instance: Any, spec: IOSpec, mo
             requests, collectors = _requests(sample, spec, model_name, errors)
             groups = [requests] if batching else [[r] for r in requests]  # a non-batching model runs one at a time
             for group in groups:
+                if gate is not None:
+                    gate.acquire()
                 try:
-                    results = instance.execute(group)
-                except TritonLiteError as exc:
-                    errors.append(exc.message)
-                    results = []
-                except Exception as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    results = []
-                if results is None:  # responses come through the sinks (decoupled / response sender)
-                    for r in group:
-                        collectors[id(r)].done.wait()
-                else:
-                    errors.extend(res.error.message for res in results if res is not None and res.error is not None)
+                    _execute(instance, group, collectors, errors)
+                finally:
+                    if gate is not None:
+                        gate.release()
                 if errors:
                     break
             if errors:
                 raise InvalidArgumentError(f"failed to run warmup sample '{sample.name}': " + "".join(f"{e}; " for e in errors))
+
+
+def _execute(instance: Any, group: list[InferenceRequest], collectors: dict[int, "_Collector"], errors: list[str]) -> None:
+    """One warmup execution; returns once every response of ``group`` is in, errors appended to ``errors``."""
+    try:
+        results = instance.execute(group)
+    except TritonLiteError as exc:
+        errors.append(exc.message)
+        return
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+        return
+    if results is None:  # responses come through the sinks (decoupled / response sender)
+        for r in group:
+            collectors[id(r)].done.wait()
+    else:
+        errors.extend(res.error.message for res in results if res is not None and res.error is not None)
 
 
 def _requests(sample: WarmupSample, spec: IOSpec, model_name: str, errors: list[str]) -> tuple[list[InferenceRequest], dict[int, _Collector]]:

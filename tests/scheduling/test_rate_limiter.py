@@ -238,6 +238,75 @@ def test_dynamic_and_sequence_batchers_go_through_the_same_gate(tmp_path: Path, 
     assert _overlaps(probe.runs) == []
 
 
+# ---- warmup goes through the limiter (core sends its WARM_UP payload through the rate limiter) -------------
+WARMUP = """
+    model_warmup [ { name: "zeros" batch_size: 1 count: 2
+                     inputs { key: "INPUT0" value: { data_type: TYPE_FP32 dims: [ 1 ] zero_data: true } } } ]
+"""
+
+
+def _wait_for(cond: Any, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("mode", ["execution_count", "off"])
+def test_warmup_waits_for_the_resource_a_serving_model_holds(tmp_path: Path, probe: Probe, mode: str) -> None:
+    """While "serving" executes holding R (count 1), loading "warm" cannot run its warmup; with the limiter
+    off (the control) the warmup runs beside it."""
+    repo = _repo(tmp_path, {"serving": _config("serving", SHARED), "warm": _config("warm", SHARED) + WARMUP})
+    probe.sleep_s = 0.001
+    probe.blocked["serving"] = threading.Event()
+    with InferenceEngine(repo, rate_limit=mode, model_control_mode="explicit", startup_models=["serving"]) as engine:
+        held = _flood(engine, [("serving", 1)])
+        _wait_for(lambda: probe.running == 1, "serving never started")
+        loader = threading.Thread(target=engine.load_model, args=("warm",))
+        loader.start()
+        if mode == "off":
+            loader.join(30)
+            assert engine.is_model_ready("warm")
+            assert probe.max_running == 2  # the warmup ran while serving was executing
+            probe.blocked["serving"].set()
+            held[0].result(timeout=30)
+            return
+        _wait_for(lambda: engine.rate_limiter.waiting() == ["warm"], "warmup never queued for the resource")
+        assert not engine.is_model_ready("warm")
+        assert [m for m, _, _ in probe.runs] == []  # nothing finished; the warmup has not started
+        probe.blocked["serving"].set()
+        held[0].result(timeout=30)
+        loader.join(30)
+        assert engine.is_model_ready("warm")
+        assert engine.rate_limiter.in_use() == {}
+        # the warmup's executions count for the limiter (as core's do) but not in statistics
+        assert engine.model_statistics("warm")["model_stats"][0]["execution_count"] == 0
+    assert probe.max_running == 1
+    assert probe.order() == ["serving", "warm", "warm"]
+    assert _overlaps(probe.runs) == []
+
+
+def test_requests_wait_while_another_model_warms_up_holding_the_resource(tmp_path: Path, probe: Probe) -> None:
+    repo = _repo(tmp_path, {"serving": _config("serving", SHARED), "warm": _config("warm", SHARED) + WARMUP})
+    probe.sleep_s = 0.001
+    probe.blocked["warm"] = threading.Event()
+    with InferenceEngine(repo, rate_limit="execution_count", model_control_mode="explicit",
+                         startup_models=["serving"]) as engine:
+        loader = threading.Thread(target=engine.load_model, args=("warm",))
+        loader.start()
+        _wait_for(lambda: probe.running == 1, "warmup never started")
+        fut = _flood(engine, [("serving", 1)])[0]
+        _wait_for(lambda: engine.rate_limiter.waiting() == ["serving"], "the request never queued for the resource")
+        assert not fut.done() and probe.running == 1
+        probe.blocked["warm"].set()
+        np.testing.assert_array_equal(fut.result(timeout=30).as_numpy("OUTPUT0"), np.array([0.0], np.float32))
+        loader.join(30)
+        assert engine.is_model_ready("warm")
+    assert probe.max_running == 1
+    assert probe.order()[0] == "warm" and sorted(probe.order()) == ["serving", "warm", "warm"]
+    assert _overlaps(probe.runs) == []
+
+
 # ---- resource accounting (the limiter itself, with real ModelRateLimiter messages) --------------------
 def _rl(*resources: tuple[str, int, bool], priority: int = 0) -> mc.ModelRateLimiter:
     msg = mc.ModelRateLimiter(priority=priority)
