@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
-_STARTED = re.compile(r"Started (HTTPService|GRPCInferenceService) at (\S+):(\d+)")
+_STARTED = re.compile(r"Started (HTTPService|GRPCInferenceService|Metrics Service) at (\S+):(\d+)")
 
 
 class ServedProcess:
-    """A running ``python -m tritonlite serve`` on 127.0.0.1 with free ports (HTTP, gRPC; no metrics).
+    """A running ``python -m tritonlite serve`` on 127.0.0.1 with free ports (HTTP, gRPC; metrics only when
+    ``extra_args`` turn them on: ``--allow-metrics true --metrics-port 0``).
 
     The ports come from its "Started ... at HOST:PORT" lines (on either stream); ``output`` has all lines."""
 
@@ -64,6 +65,10 @@ class ServedProcess:
     @property
     def grpc(self) -> str:
         return f"127.0.0.1:{self.ports['GRPCInferenceService']}"
+
+    @property
+    def metrics(self) -> str:
+        return f"127.0.0.1:{self.ports['Metrics Service']}"
 
     @property
     def pid(self) -> int:
