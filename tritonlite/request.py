@@ -142,6 +142,9 @@ class InferenceRequest:
     trace_context: str = ""
     #: frontend timestamps a door records (``HTTP_RECV_START`` ...); a door that sets it finishes the trace itself
     trace_frontend: list[tuple[str, int]] | None = None
+    #: False: the engine never samples this request for a trace of its own (a BLS request made without
+    #: ``trace=request.trace()``, which Triton does not trace); a parent ``trace`` still makes it a child
+    trace_sampled: bool = True
 
     def cancel(self) -> None:
         """Ask for cancellation: queued work is dropped, running Python models see is_cancelled()."""

@@ -6,11 +6,14 @@ the client sent, if any), one span per model named after it with the attributes
 ``triton.request_id`` and the REQUEST/QUEUE timestamps as events, and under it a ``compute``
 span with the COMPUTE_* events. An ensemble's steps are model spans under the ensemble's span.
 The provider is this engine's own (never the process-global one) and exports over OTLP/HTTP
-through a batch span processor with Triton's ``bsp_*`` settings.
+through a batch span processor with Triton's ``bsp_*`` settings. Spans are made when a trace tree is
+done, with the ids each trace fixed when it started (``RequestTrace.span_id`` / ``otel_trace_id``),
+so the context a Python model handed on during execute (``get_context``) names its real span.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Mapping
 
@@ -18,6 +21,30 @@ from tritonlite.errors import UnsupportedError
 from tritonlite.tracing.settings import OTEL_DEFAULTS
 
 _MODEL_EVENTS = ("REQUEST_START", "QUEUE_START", "REQUEST_END")
+
+
+class _PresetIds:
+    """The SDK's id generator, except that the next span (and root trace) id can be fixed by this thread."""
+
+    def __init__(self, fallback: Any) -> None:
+        self._fallback = fallback
+        self._next = threading.local()
+
+    def preset(self, span_id: int, trace_id: int = 0) -> None:
+        self._next.span_id, self._next.trace_id = span_id, trace_id
+
+    def generate_span_id(self) -> int:
+        value = getattr(self._next, "span_id", 0)
+        self._next.span_id = 0
+        return value or self._fallback.generate_span_id()
+
+    def generate_trace_id(self) -> int:  # asked only for a span without a valid parent (the root)
+        value = getattr(self._next, "trace_id", 0)
+        self._next.trace_id = 0
+        return value or self._fallback.generate_trace_id()
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 class OtelExporter:
@@ -29,7 +56,8 @@ class OtelExporter:
             from opentelemetry.sdk.resources import Resource
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
-            from opentelemetry.trace import SpanKind, set_span_in_context
+            from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+            from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, set_span_in_context
             from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
         except ImportError as exc:
             raise UnsupportedError(
@@ -41,7 +69,10 @@ class OtelExporter:
         for item in cfg.get("resource") or []:
             key, _, value = item.partition("=")
             attrs[key] = value
-        self._provider = TracerProvider(resource=Resource.create(attrs))
+        self._ids = _PresetIds(RandomIdGenerator())
+        self._provider = TracerProvider(resource=Resource.create(attrs), id_generator=self._ids)
+        self._span_context = lambda trace_id, span_id: NonRecordingSpan(
+            SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)))
         self._provider.add_span_processor(BatchSpanProcessor(
             OTLPSpanExporter(endpoint=cfg["url"]),
             max_queue_size=int(cfg["bsp_max_queue_size"]),
@@ -56,8 +87,13 @@ class OtelExporter:
         self._offset = time.time_ns() - time.monotonic_ns()
 
     def export(self, trace: Any) -> None:
+        if trace.parent is not None:  # a child that ended after its tree was exported: under its parent's span
+            parent = self._span_context(trace.otel_trace_id, trace.parent.span_id)
+            self._model_span(trace, self._in_context(parent))
+            return
         off = self._offset
         ctx = self._propagator.extract({"traceparent": trace.context}) if trace.context else None
+        self._ids.preset(0, trace.otel_trace_id)  # the root span's trace id, unless the client's context gives one
         stamps = dict(trace.frontend)
         begin = min([trace.start_ns, *stamps.values()])
         end = max([trace.end_ns, *stamps.values()])
@@ -77,6 +113,7 @@ class OtelExporter:
         }
         if t.request_id:
             attributes["triton.request_id"] = t.request_id
+        self._ids.preset(t.span_id)
         span = self._tracer.start_span(t.model_name, context=parent_ctx, kind=self._kind,
                                        start_time=t.start_ns + off, attributes=attributes)
         times = dict(t.times)

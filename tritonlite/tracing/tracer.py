@@ -4,8 +4,9 @@ The engine asks :meth:`Tracer.start` for a trace only when some setting has trac
 request carries a parent trace), so tracing off costs one attribute test per request. A trace
 records nothing while the request runs: when the request completes, :meth:`RequestTrace.finish`
 reads the request's own timestamps (``RequestTimes``, the points that feed statistics and metrics)
-and its tensors, and the tracer writes or exports them. An ensemble's step requests get child
-traces (``parent_id``); the whole tree is written when the top-level request ends.
+and its tensors, and the tracer writes or exports them. An ensemble's step requests and the BLS
+requests a Python model makes with ``trace=request.trace()`` get child traces (``parent_id``); the
+whole tree is written when the top-level request ends (a child that ends later is written alone).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import threading
 import time
 from typing import Any, Mapping
@@ -29,7 +31,8 @@ class RequestTrace:
     """One traced request: ids, the setting that sampled it, and what it collected at completion."""
 
     __slots__ = ("tracer", "id", "parent", "root", "setting", "model_name", "model_version", "request_id",
-                 "start_ns", "end_ns", "times", "tensors", "children", "context", "frontend", "frontend_pending")
+                 "start_ns", "end_ns", "times", "tensors", "children", "context", "frontend", "frontend_pending",
+                 "written", "span_id", "otel_trace_id")
 
     def __init__(self, tracer: "Tracer", setting: Mapping[str, Any], model_name: str, model_version: int,
                  request_id: str, parent: "RequestTrace | None" = None, context: str = "") -> None:
@@ -52,14 +55,32 @@ class RequestTrace:
         self.frontend: list[tuple[str, int]] = []
         #: a door that adds timestamps after the engine is done (``HTTP_SEND_END``) sets this and calls :meth:`close`
         self.frontend_pending = False
+        #: set (under the tracer's lock) once this root's tree is written: a child ending later is written alone
+        self.written = False
+        #: OpenTelemetry ids fixed now, so a model can hand its span's context on (``get_context``) before export
+        self.span_id = 0
+        self.otel_trace_id = 0
+        if setting["trace_mode"] == "opentelemetry":
+            self.span_id = random.getrandbits(64) or 1
+            self.otel_trace_id = self.root.otel_trace_id if parent is not None else _trace_id_of(context)
 
     @property
     def tensors_on(self) -> bool:
         return "TENSORS" in self.setting["trace_level"]
 
     def child(self, model_name: str, model_version: int, request_id: str) -> "RequestTrace":
-        """The trace of a request this one spawned (an ensemble step): same setting, ``parent_id`` = this id."""
+        """The trace of a request this one spawned (an ensemble step, a BLS request): same setting, ``parent_id`` = this id.
+
+        Core's ``InferenceTrace::SpawnChildTrace``: the child has its own id and this one's level and output.
+        """
         return RequestTrace(self.tracer, self.setting, model_name, model_version, request_id, parent=self)
+
+    def context_json(self) -> str:
+        """What python_backend's ``InferenceTrace.get_context()`` returns: in OpenTelemetry mode the JSON
+        ``{"traceparent": "00-<trace id>-<this model span's id>-01"}`` (Triton's ``PrepareTraceContext``), else ""."""
+        if not self.span_id:
+            return ""
+        return json.dumps({"traceparent": f"00-{self.otel_trace_id:032x}-{self.span_id:016x}-01"})
 
     def finish(self, request: Any, end_ns: int, outputs: Mapping[str, np.ndarray] | None) -> None:
         """The request completed: collect its timestamps (and tensors), then write the tree if this is the root."""
@@ -75,7 +96,11 @@ class RequestTrace:
             self.tensors += [("TENSOR_BACKEND_OUTPUT", k, v) for k, v in (outputs or {}).items()]
         if self.parent is not None:
             with self.tracer._lock:
-                self.parent.children.append(self)
+                late = self.root.written
+                if not late:
+                    self.parent.children.append(self)
+            if late:  # e.g. a BLS request of a decoupled model that outlived its parent request
+                self.tracer._write(self, root=False)
         elif not self.frontend_pending:
             self.tracer._write(self)
 
@@ -91,6 +116,19 @@ class RequestTrace:
         for c in self.children:
             out.extend(c.walk())
         return out
+
+
+def _trace_id_of(traceparent: str) -> int:
+    """The trace id of a W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``), or a fresh random one."""
+    parts = traceparent.split("-") if traceparent else ()
+    if len(parts) == 4 and len(parts[1]) == 32:
+        try:
+            value = int(parts[1], 16)
+        except ValueError:
+            value = 0
+        if value:
+            return value
+    return random.getrandbits(128) or 1
 
 
 def _tensor_data(arr: np.ndarray) -> str:
@@ -226,6 +264,8 @@ class Tracer:
         if parent is not None:
             request.trace = parent.child(request.model_name, model_version, request.id)
             return
+        if not request.trace_sampled:  # a BLS request without trace=: never traced on its own (Triton)
+            return
         setting = self.settings.sample(request.model_name, propagated=bool(request.trace_context))
         if setting is None:
             return
@@ -239,10 +279,13 @@ class Tracer:
             trace.frontend_pending = True
         request.trace = trace
 
-    def _write(self, trace: RequestTrace) -> None:
+    def _write(self, trace: RequestTrace, root: bool = True) -> None:
+        """Write (or export) a finished tree; ``root=False``: a child that ended after its root was written."""
         setting = trace.setting
         with self._lock:
-            self._inflight -= 1
+            trace.written = True
+            if root:
+                self._inflight -= 1
             inflight = self._inflight
         try:
             if setting["trace_mode"] == "opentelemetry":

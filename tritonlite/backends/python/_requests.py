@@ -195,6 +195,8 @@ class InferenceRequest:
         self._flags = int(flags)
         self._timeout = int(timeout)
         self._preferred_memory = preferred_memory or PreferredMemory()
+        if trace is not None and not isinstance(trace, InferenceTrace):
+            raise TypeError(f"trace must be a pb_utils.InferenceTrace (request.trace()), found type '{type(trace)}'")
         self._trace = trace or InferenceTrace()
         self._parameters = json.dumps(_check_parameters(parameters))
         self._sender = None
@@ -215,7 +217,7 @@ class InferenceRequest:
         self._flags = core.flags
         self._timeout = core.timeout_us
         self._preferred_memory = PreferredMemory()
-        self._trace = InferenceTrace()
+        self._trace = None  # made on first request.trace() from the core request's trace
         self._parameters = None
         self._sender = None
         self._decoupled = decoupled
@@ -252,6 +254,9 @@ class InferenceRequest:
         return self._parameters
 
     def trace(self) -> InferenceTrace:
+        if self._trace is None:
+            core = self._core
+            self._trace = InferenceTrace._of(core.trace)
         return self._trace
 
     def requested_output_names(self) -> list[str]:
@@ -285,6 +290,8 @@ class InferenceRequest:
             timeout_us=self._timeout,
             correlation_id=self._correlation_id,
             flags=self._flags,
+            trace=self.trace()._handle,  # the engine makes it a child of the caller's trace
+            trace_sampled=False,  # Triton traces BLS requests only through trace=request.trace()
         )
 
     def exec(self, decoupled: bool = False) -> "InferenceResponse | ResponseIterator":

@@ -40,9 +40,32 @@ from tritonlite.request import InferenceRequest, InferResult, ResponseSink
 from tritonlite.streams import ResponseStream
 
 
-def request_payload(writer: TensorWriter, core: InferenceRequest, inputs: Any) -> dict[str, Any]:
-    """A core request as plain data (used both ways: execute requests and BLS requests)."""
+class RemoteTrace:
+    """An execute request's trace as an isolated model's process sees it: the token the parent process
+    knows the request by (a BLS request made with ``trace=request.trace()`` carries it back) and the
+    OpenTelemetry context ``get_context()`` returns."""
+
+    __slots__ = ("token", "context")
+
+    def __init__(self, token: int, context: str) -> None:
+        self.token, self.context = token, context
+
+    def context_json(self) -> str:
+        return self.context
+
+
+def request_payload(writer: TensorWriter, core: InferenceRequest, inputs: Any, token: int = 0) -> dict[str, Any]:
+    """A core request as plain data (used both ways: execute requests and BLS requests).
+
+    ``token``: the execute request's token, sent as its trace handle when the request is traced.
+    """
+    trace = core.trace
+    if isinstance(trace, RemoteTrace):  # a BLS request made with trace=request.trace() in the child
+        token = trace.token
     return {
+        "trace": token if trace is not None else 0,
+        "trace_context": trace.context_json() if trace is not None else "",
+        "trace_sampled": core.trace_sampled,
         "model_name": core.model_name,
         "model_version": core.model_version,
         "id": core.id,
@@ -66,8 +89,10 @@ def request_from_payload(reader: TensorReader, data: dict[str, Any]) -> Inferenc
         requested_outputs=tuple(requested) if requested is not None else None,
         model_version=data["model_version"], id=data["id"], parameters=data["parameters"],
         priority=data["priority"], timeout_us=data["timeout_us"], correlation_id=data["correlation_id"],
-        flags=data["flags"],
+        flags=data["flags"], trace_sampled=data["trace_sampled"],
     )
+    if data["trace"]:  # resolved to the parent's RequestTrace by the parent process for BLS requests
+        core.trace = RemoteTrace(data["trace"], data["trace_context"])
     core.output_names = tuple(data["output_names"])
     core.batch_size = data["batch_size"]
     return core

@@ -142,10 +142,34 @@ class PreferredMemory:
 
 
 class InferenceTrace:
-    """Placeholder for the trace handle python_backend passes along BLS requests."""
+    """The trace of a request handed to ``execute`` (``request.trace()``), as python_backend's.
+
+    Pass it as ``pb_utils.InferenceRequest(..., trace=request.trace())`` and the BLS request is
+    traced as a child of this one (``parent_id``; a span under this model's span in OpenTelemetry
+    mode); BLS requests made without it are not traced, as in Triton. An untraced request's trace
+    is empty and hands nothing on. ``get_context()`` is the OpenTelemetry context of this model's
+    span as JSON (``{"traceparent": "00-..."}``), None in Triton's trace mode or when untraced.
+    """
+
+    __slots__ = ("_handle", "_context")
+
+    def __init__(self) -> None:
+        #: what the engine makes the child trace from: the core ``RequestTrace`` (or, in an isolated
+        #: model's process, the token its parent process knows the request by); None: not traced
+        self._handle: Any = None
+        self._context = ""
+
+    @classmethod
+    def _of(cls, handle: Any) -> "InferenceTrace":
+        """``handle``: anything with ``context_json()`` (a ``RequestTrace``, an isolated model's ``RemoteTrace``) or None."""
+        self = cls()
+        self._handle = handle
+        if handle is not None:
+            self._context = handle.context_json()
+        return self
 
     def get_context(self) -> str | None:
-        return None
+        return self._context or None
 
 
 def triton_string_to_numpy(triton_type_string: str) -> Any:

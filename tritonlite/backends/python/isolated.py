@@ -217,6 +217,10 @@ class _Child:
     def _on_bls(self, ident: int, payload: Any, fd: int | None) -> None:
         engine = self.owner.engine
         core = request_from_payload(TensorReader(fd), payload["request"])
+        if core.trace is not None:  # trace=request.trace(): the execute request's trace is the parent
+            with self.lock:
+                parent = self.tokens.get(core.trace.token)
+            core.trace = parent.trace if parent is not None else None
         if payload["decoupled"]:
             with self.lock:
                 self.bls[ident] = core
@@ -411,7 +415,7 @@ class IsolatedPythonInstance:
                 child.tokens[token] = r
                 tokens.append(token)
         for token, r in zip(tokens, requests):
-            payload.append((token, request_payload(writer, r, r.backend_inputs)))
+            payload.append((token, request_payload(writer, r, r.backend_inputs, token)))
         fd, in_arena = writer.finish_into(child.arena)
         try:
             fut = child.request("exec", {"requests": payload, "arena": in_arena}, fd, child.decode_results)
