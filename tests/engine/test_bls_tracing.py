@@ -147,7 +147,8 @@ def test_a_trace_argument_that_is_not_an_inference_trace_is_a_type_error() -> No
 def test_opentelemetry_bls_child_span_is_under_the_callers_span_and_get_context_names_it(tmp_path: Path, isolated: bool) -> None:
     pytest.importorskip("opentelemetry.sdk")
     pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
-    from test_tracing import _attrs, _Collector
+    from otlp_collector import OtlpCollector as _Collector
+    from otlp_collector import span_attributes as _attrs
 
     collector = _Collector()
     try:

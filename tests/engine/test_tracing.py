@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,6 +16,8 @@ from tritonlite.errors import InvalidArgumentError, NotFoundError
 from tritonlite.tracing import parse_trace_config
 
 from model_repos import IDENTITY_PY, identity_py_config, write_model
+from otlp_collector import OtlpCollector as _Collector
+from otlp_collector import span_attributes as _attrs
 
 NAMES = ["REQUEST_START", "QUEUE_START", "COMPUTE_START", "COMPUTE_INPUT_END", "COMPUTE_OUTPUT_START", "COMPUTE_END", "REQUEST_END"]
 
@@ -178,51 +179,6 @@ def test_trace_config_mapping_form() -> None:
 
 
 # ---- OpenTelemetry ---------------------------------------------------------------------------------------
-class _Collector:
-    """A tiny OTLP/HTTP receiver: keeps every ExportTraceServiceRequest body posted to /v1/traces."""
-
-    def __init__(self) -> None:
-        bodies: list[bytes] = []
-        got = threading.Condition()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with got:
-                    bodies.append(body if self.path == "/v1/traces" else b"")
-                    got.notify_all()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.bodies, self.got = bodies, got
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="otlp-collector", daemon=True)
-        self.thread.start()
-
-    def spans(self) -> list[Any]:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-        out = []
-        for body in self.bodies:
-            msg = ExportTraceServiceRequest()
-            msg.ParseFromString(body)
-            for rs in msg.resource_spans:
-                for ss in rs.scope_spans:
-                    out.extend((rs.resource, s) for s in ss.spans)
-        return out
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
-
-
 @pytest.fixture
 def collector() -> Iterator[_Collector]:
     pytest.importorskip("opentelemetry.sdk")
@@ -234,14 +190,6 @@ def collector() -> Iterator[_Collector]:
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN = "00f067aa0ba902b7"
-
-
-def _attrs(span: Any) -> dict[str, Any]:
-    out = {}
-    for kv in span.attributes:
-        v = kv.value
-        out[kv.key] = v.string_value if v.HasField("string_value") else v.int_value
-    return out
 
 
 def test_opentelemetry_spans_over_http_grpc_and_grpc_streams_with_propagated_traceparent(repo: Path, collector: _Collector) -> None:
@@ -344,7 +292,8 @@ def test_http_requests_add_tritons_http_timestamps(repo: Path, tmp_path: Path) -
         client.close()
     traces = _by_id(json.loads(path.read_text()))
     web = next(t for t in traces.values() if t["head"]["request_id"] == "web")
-    assert [n for n, _ in web["stamps"]] == ["HTTP_RECV_START", "HTTP_RECV_END", *NAMES, "HTTP_SEND_START", "HTTP_SEND_END"]
+    assert [n for n, _ in web["stamps"]] == ["HTTP_RECV_START", "HTTP_RECV_END", *NAMES, "INFER_RESPONSE_COMPLETE",
+                                             "HTTP_SEND_START", "HTTP_SEND_END"]
     ns = [v for _, v in web["stamps"]]
     assert ns == sorted(ns)
     # a request that fails still leaves its trace (no send timestamps: the error response is not traced)

@@ -9,8 +9,10 @@ cancels its engine requests.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from typing import Any, Callable, Iterator
 
 import grpc
@@ -24,6 +26,7 @@ from tritonlite.errors import (
     TritonLiteError,
     UnsupportedError,
 )
+from tritonlite.grpc import frontend_trace
 from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_response, param_value
 from tritonlite.grpc.stream import StreamSession
 from tritonlite.protocol import server_metadata
@@ -51,6 +54,27 @@ def _deserializer(cls: Any) -> Callable[[bytes], Any]:
             return parse(data)
         except Exception as exc:  # DecodeError, or anything protobuf raises on garbage
             return Malformed(f"failed to parse the request as '{full_name}': {exc}")
+
+    return deserialize
+
+
+def _timed_deserializer(cls: Any, engine: InferenceEngine) -> Callable[[bytes], Any]:
+    """``ModelInfer``'s deserializer: while tracing is on, the message comes with its read stamps.
+
+    grpcio does not show when the server began waiting for a unary call, so GRPC_WAITREAD_START is
+    when the request's bytes were in hand and GRPC_WAITREAD_END when they were parsed.
+    """
+    plain = _deserializer(cls)
+    tracer = engine.tracer
+
+    def deserialize(data: bytes) -> Any:
+        if not tracer.active:
+            return plain(data)
+        start = time.monotonic_ns()
+        message = plain(data)
+        if type(message) is Malformed:
+            return message
+        return frontend_trace.Received(message, start, time.monotonic_ns())
 
     return deserialize
 
@@ -105,7 +129,8 @@ class InferenceServicer:
             req_cls = getattr(pb, method.input_type.name)
             resp_cls = getattr(pb, method.output_type.name)
             behaviour = getattr(self, method.name)
-            kwargs = dict(request_deserializer=_deserializer(req_cls), response_serializer=resp_cls.SerializeToString)
+            deserializer = _timed_deserializer(req_cls, self.engine) if method.name == "ModelInfer" else _deserializer(req_cls)
+            kwargs = dict(request_deserializer=deserializer, response_serializer=resp_cls.SerializeToString)
             if method.client_streaming and method.server_streaming:
                 out[method.name] = grpc.stream_stream_rpc_method_handler(behaviour, **kwargs)
             else:
@@ -179,20 +204,37 @@ class InferenceServicer:
 
     # ---- inference ----------------------------------------------------------------------------------------
     @_unary
-    def ModelInfer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
+    def ModelInfer(self, request: pb.ModelInferRequest | frontend_trace.Received, context: Any) -> pb.ModelInferResponse:
+        read = None
+        if type(request) is frontend_trace.Received:  # tracing is on: the read's stamps came with it
+            read, request = request, request.message
         decoded = decode_infer_request(request, self.shm)
         core = decoded.request
         context.add_callback(core.cancel)  # runs when the call ends: a cancelled call cancels the request
-        if self.engine.tracer.active:  # W3C trace context for OpenTelemetry mode
+        if self.engine.tracer.active:  # W3C trace context for OpenTelemetry mode, Triton's GRPC_* timestamps
             core.trace_context = next((str(v) for k, v in context.invocation_metadata() or () if k == "traceparent"), "")
+            if read is not None:
+                frontend_trace.received(core, read.read_start_ns, read.read_end_ns)
         fut = self.engine.submit_request(core, True)  # inline on an idle instance: no thread hand-off
+        traced = core.trace is not None and core.trace.frontend_pending
+        if traced:  # GRPC_SEND_END once the call has sent its response (or ended without it)
+            sent = functools.partial(frontend_trace.send_ended, core)
+            if not context.add_callback(sent):
+                sent()
         try:
-            result = fut.result()
-        except UnsupportedError as exc:
-            if "decoupled" in exc.message:
-                raise UnsupportedError(DECOUPLED_UNARY) from None
-            raise
-        return encode_infer_response(result, decoded, self._info(core.model_name), self.shm)
+            try:
+                result = fut.result()
+            except UnsupportedError as exc:
+                if "decoupled" in exc.message:
+                    raise UnsupportedError(DECOUPLED_UNARY) from None
+                raise
+            response = encode_infer_response(result, decoded, self._info(core.model_name), self.shm)
+            if traced:
+                frontend_trace.response_complete(core)
+        finally:
+            if traced:  # the response, or the error status, is sent once this handler returns
+                frontend_trace.send_started(core)
+        return response
 
     def ModelStreamInfer(self, request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         metadata = context.invocation_metadata() or ()

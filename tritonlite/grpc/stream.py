@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Iterator
 
 from tritonlite.engine import InferenceEngine
 from tritonlite.errors import InvalidArgumentError, TritonLiteError
+from tritonlite.grpc import frontend_trace
 from tritonlite.grpc.codec import (
     FINAL_KEY,
     DecodedRequest,
@@ -38,6 +40,21 @@ class _Entry:
         self.decoupled = decoupled
         self.response: Any = None
         self.ready = False
+
+
+class _Traced:
+    """A response of a traced request on its way to the writer, which adds GRPC_SEND_* around the write
+    (``response`` None: only the request's final flag, nothing to write)."""
+
+    __slots__ = ("response", "request", "final")
+
+    def __init__(self, response: Any, request: InferenceRequest, final: bool) -> None:
+        self.response, self.request, self.final = response, request, final
+
+
+def _for_writer(response: Any, request: InferenceRequest, final: bool) -> Any:
+    trace = request.trace
+    return _Traced(response, request, final) if trace is not None and trace.frontend_pending else response
 
 
 class _Forwarder:
@@ -81,36 +98,62 @@ class StreamSession:
         self.lock = threading.Lock()
         self.order: deque[_Entry] = deque()
         self.inflight: set[InferenceRequest] = set()
+        #: traced requests whose last response is not written yet (their traces wait for GRPC_SEND_END)
+        self.traced: set[InferenceRequest] = set()
         self.pending = 0
         self.reading = True
         self.closed = False
 
     def responses(self) -> Iterator[Any]:
+        """What the call's handler writes, in order; grpcio asks for the next item once the last is sent."""
         while True:
             item = self.out.get()
             if item is None:
                 return
+            if type(item) is _Traced:
+                request = item.request
+                if item.response is not None:
+                    frontend_trace.send_started(request)
+                    yield item.response
+                    frontend_trace.send_ended(request, final=item.final)
+                elif item.final:
+                    frontend_trace.finished(request)
+                if item.final:
+                    with self.lock:
+                        self.traced.discard(request)
+                continue
             yield item
             if isinstance(item, BaseException):
                 return
 
     def close(self) -> None:
-        """The call ended: cancel what is still running and release the writer."""
+        """The call ended: cancel what is still running, write the traces still held, release the writer."""
         with self.lock:
             if self.closed:
                 return
             self.closed = True
             inflight, self.inflight = list(self.inflight), set()
+            traced, self.traced = list(self.traced), set()
         for request in inflight:
             request.cancel()
+        for request in traced:
+            frontend_trace.finished(request)
         self.out.put(None)
 
     def read(self, request_iterator: Iterator[Any]) -> None:
+        """Submit each message as it arrives; with tracing on, the wait for each is GRPC_WAITREAD_START/END."""
+        messages = iter(request_iterator)
+        tracer = self.engine.tracer
         try:
-            for message in request_iterator:
+            while True:
+                start = time.monotonic_ns() if tracer.active else 0
+                try:
+                    message = next(messages)
+                except StopIteration:
+                    break
                 if self.closed:
                     break
-                self._submit(message)
+                self._submit(message, start, time.monotonic_ns() if start else 0)
         except Exception:  # the call was cancelled or broke: close() does the rest
             pass
         finally:
@@ -118,7 +161,7 @@ class StreamSession:
                 self.reading = False
                 self._maybe_done()
 
-    def _submit(self, message: Any) -> None:
+    def _submit(self, message: Any, read_start: int = 0, read_end: int = 0) -> None:
         if type(message) is Malformed:
             self._answer_early(InvalidArgumentError(message.message), None)
             return
@@ -130,6 +173,8 @@ class StreamSession:
             return
         request = decoded.request
         request.trace_context = self.trace_context
+        if read_start:
+            frontend_trace.received(request, read_start, read_end)
         entry = _Entry(decoded, decoupled)
         with self.lock:
             if self.closed:
@@ -139,6 +184,13 @@ class StreamSession:
             self.pending += 1
             self.inflight.add(request)
         self.engine.submit_with_callback(request, _Forwarder(self._on_response, entry).push)
+        if request.trace is not None and request.trace.frontend_pending:
+            with self.lock:
+                closed = self.closed
+                if not closed:
+                    self.traced.add(request)
+            if closed:
+                frontend_trace.finished(request)
 
     def _answer_early(self, exc: TritonLiteError, message: Any) -> None:
         """An error before the request reached a model: only the request id travels back."""
@@ -177,12 +229,15 @@ class StreamSession:
             ir = response.infer_response
             ir.id, ir.model_name, ir.model_version = decoded.request.id, decoded.request.model_name, decoded.version_text
             ir.parameters[FINAL_KEY].bool_param = True
+        request = decoded.request
         with self.lock:
             if response is not None:
                 if entry.decoupled:
-                    self._put(response)
+                    self._put(_for_writer(response, request, final))
                 else:
                     entry.response = response
+            elif final and entry.decoupled and request.trace is not None and request.trace.frontend_pending:
+                self._put(_Traced(None, request, True))  # only the final flag: the writer ends the trace in order
             if final:
                 entry.ready = True
                 self.pending -= 1
@@ -196,7 +251,7 @@ class StreamSession:
         while order and order[0].ready:
             entry = order.popleft()
             if entry.response is not None:
-                self._put(entry.response)
+                self._put(entry.response if entry.decoded is None else _for_writer(entry.response, entry.decoded.request, True))
 
     def _put(self, item: Any) -> None:
         if not self.closed:

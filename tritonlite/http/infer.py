@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnsupportedError
@@ -99,6 +100,8 @@ class _Pending:
         else:
             try:
                 resp = encode_response(self.result, self.decoded, self.info, self.registry, self.accept)  # type: ignore[arg-type]
+                if trace is not None:  # Triton's HTTP frontend stamps the finished response too
+                    trace.frontend.append(("INFER_RESPONSE_COMPLETE", time.monotonic_ns()))
                 resp.trace, trace = trace, None  # the connection adds HTTP_SEND_START / _END, then writes it
             except TritonLiteError as exc:
                 resp = error_response(exc)

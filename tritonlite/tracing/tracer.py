@@ -283,6 +283,8 @@ class Tracer:
         """Write (or export) a finished tree; ``root=False``: a child that ended after its root was written."""
         setting = trace.setting
         with self._lock:
+            if trace.written:  # a door's close() and the engine's finish() may race: write once
+                return
             trace.written = True
             if root:
                 self._inflight -= 1
