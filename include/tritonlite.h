@@ -39,16 +39,16 @@ extern "C" {
 
 /* TRITONLITE_API_BEGIN (the build feeds the text from here to TRITONLITE_API_END to cffi) */
 
-#define TRITONLITE_API_VERSION_MAJOR 1
-#define TRITONLITE_API_VERSION_MINOR 0
+#define TRITONLITE_API_VERSION_MAJOR 1 /* the API version this header describes (see TRITONLITE_ApiVersion) */
+#define TRITONLITE_API_VERSION_MINOR 0 /* minor: additions only */
 
 /* Response callback flag: this is the last call for the request. */
 #define TRITONLITE_RESPONSE_FLAG_FINAL 1
 
 typedef struct TRITONLITE_Error TRITONLITE_Error;      /* NULL means success */
-typedef struct TRITONLITE_Engine TRITONLITE_Engine;
-typedef struct TRITONLITE_Request TRITONLITE_Request;
-typedef struct TRITONLITE_Response TRITONLITE_Response;
+typedef struct TRITONLITE_Engine TRITONLITE_Engine;      /* one engine: a model repository and its models */
+typedef struct TRITONLITE_Request TRITONLITE_Request;    /* inputs and settings for one model; reusable */
+typedef struct TRITONLITE_Response TRITONLITE_Response;  /* one response; owns its outputs */
 
 /* Triton's error codes (TRITONSERVER_Error_Code), same numbers. */
 typedef enum TRITONLITE_Error_Code {
@@ -79,6 +79,7 @@ typedef void (*TRITONLITE_ResponseCallback)(TRITONLITE_Response* response, TRITO
 /* The library's API version: a program built against (M, m) works if major == M and minor >= m. */
 TRITONLITE_Error* TRITONLITE_ApiVersion(uint32_t* major, uint32_t* minor);
 
+/* A new error with a Triton code and a copy of `message` (e.g. to hand back from your own layer). */
 TRITONLITE_Error* TRITONLITE_ErrorNew(int code, const char* message /* may be NULL */);
 int TRITONLITE_ErrorCode(const TRITONLITE_Error* error);          /* Triton's codes; -1 for NULL */
 /* "UNKNOWN", "INTERNAL", "NOT_FOUND", "INVALID_ARG", ...; "OK" for NULL. Static storage. */
@@ -108,12 +109,16 @@ TRITONLITE_Error* TRITONLITE_EngineNew(TRITONLITE_Engine** engine, const char* m
                                        const char* options_json /* may be NULL */);
 /* Drain and unload every model, join every engine thread, invalidate the handle. */
 TRITONLITE_Error* TRITONLITE_EngineDelete(TRITONLITE_Engine* engine);
+/* Triton's liveness check: true while the engine is open. */
 TRITONLITE_Error* TRITONLITE_EngineIsLive(TRITONLITE_Engine* engine, bool* live);
+/* Triton's readiness check: live and (with strict_readiness) every model it should have loaded is READY. */
 TRITONLITE_Error* TRITONLITE_EngineIsReady(TRITONLITE_Engine* engine, bool* ready);
+/* Whether `model` (at `version`, -1 = the version policy's) is READY; false for an unknown model. */
 TRITONLITE_Error* TRITONLITE_EngineModelIsReady(TRITONLITE_Engine* engine, const char* model,
                                                 int64_t version /* -1 = policy */, bool* ready);
 /* Server metadata JSON: {"name", "version", "extensions"}. */
 TRITONLITE_Error* TRITONLITE_EngineMetadata(TRITONLITE_Engine* engine, char** json /* free with StringDelete */);
+/* Model metadata JSON (Triton's body): {"name", "versions", "platform", "inputs", "outputs"}. */
 TRITONLITE_Error* TRITONLITE_EngineModelMetadata(TRITONLITE_Engine* engine, const char* model,
                                                  int64_t version, char** json /* free with StringDelete */);
 /* The model's normalised config in Triton's JSON form. */
@@ -128,6 +133,7 @@ TRITONLITE_Error* TRITONLITE_EngineModelIndex(TRITONLITE_Engine* engine, bool re
 /* Explicit model control mode only. `config_json` (may be NULL) overrides the model's config. */
 TRITONLITE_Error* TRITONLITE_EngineLoadModel(TRITONLITE_Engine* engine, const char* model,
                                              const char* config_json /* may be NULL */);
+/* Explicit model control mode only: unload every version of `model` once its in-flight requests finish. */
 TRITONLITE_Error* TRITONLITE_EngineUnloadModel(TRITONLITE_Engine* engine, const char* model);
 
 /* ---- requests ---- */
@@ -140,18 +146,24 @@ TRITONLITE_Error* TRITONLITE_RequestNew(TRITONLITE_Request** request, TRITONLITE
  * element per shape element). Adding an input that exists replaces it. */
 TRITONLITE_Error* TRITONLITE_RequestAddInput(TRITONLITE_Request* request, const char* name,
     TRITONLITE_DataType datatype, const int64_t* shape, uint32_t dim_count, const void* data, size_t byte_size);
+/* Forget every input added so far (to reuse the request with new data). */
 TRITONLITE_Error* TRITONLITE_RequestRemoveAllInputs(TRITONLITE_Request* request);
-/* None requested means every output. */
+/* Ask for one output by name; none requested means every output. */
 TRITONLITE_Error* TRITONLITE_RequestAddRequestedOutput(TRITONLITE_Request* request, const char* name);
+/* Back to every output. */
 TRITONLITE_Error* TRITONLITE_RequestRemoveAllRequestedOutputs(TRITONLITE_Request* request);
+/* The request id (Triton's `id`): echoed by TRITONLITE_ResponseId and used in error messages. */
 TRITONLITE_Error* TRITONLITE_RequestSetId(TRITONLITE_Request* request, const char* id);
 /* Sequence batching: correlation id and the START / END flags of this request. */
 TRITONLITE_Error* TRITONLITE_RequestSetSequence(TRITONLITE_Request* request, uint64_t correlation_id,
                                                 bool start, bool end);
+/* Dynamic batcher priority level: 1 is the highest, 0 means the model's default_priority_level. */
 TRITONLITE_Error* TRITONLITE_RequestSetPriority(TRITONLITE_Request* request, uint64_t priority);
+/* Queue timeout in microseconds (0 = the model's default); a request still queued after it fails. */
 TRITONLITE_Error* TRITONLITE_RequestSetTimeoutMicroseconds(TRITONLITE_Request* request, uint64_t timeout_us);
 /* Request parameters as a JSON object of strings, integers and booleans; NULL clears them. */
 TRITONLITE_Error* TRITONLITE_RequestSetParameters(TRITONLITE_Request* request, const char* json /* may be NULL */);
+/* Free the request (requests already submitted are not affected). */
 TRITONLITE_Error* TRITONLITE_RequestDelete(TRITONLITE_Request* request);
 
 /* ---- inference ---- */
@@ -168,6 +180,7 @@ TRITONLITE_Error* TRITONLITE_EngineInferAsync(TRITONLITE_Engine* engine, TRITONL
 
 /* ---- responses (reading a response is plain C: no Python, no lock) ---- */
 
+/* How many outputs the response has (index them 0 .. count-1 with TRITONLITE_ResponseOutput). */
 TRITONLITE_Error* TRITONLITE_ResponseOutputCount(TRITONLITE_Response* response, uint32_t* count);
 /* Every pointer written here stays valid until TRITONLITE_ResponseDelete. */
 TRITONLITE_Error* TRITONLITE_ResponseOutput(TRITONLITE_Response* response, uint32_t index, const char** name,
@@ -177,9 +190,11 @@ TRITONLITE_Error* TRITONLITE_ResponseOutput(TRITONLITE_Response* response, uint3
 TRITONLITE_Error* TRITONLITE_ResponseOutputByName(TRITONLITE_Response* response, const char* name,
     TRITONLITE_DataType* datatype, const int64_t** shape, uint32_t* dim_count, const void** data,
     size_t* byte_size);
-/* The model name, version and request id the response belongs to (owned by the response). */
+/* The model name and version that produced the response (the name is owned by the response). */
 TRITONLITE_Error* TRITONLITE_ResponseModel(TRITONLITE_Response* response, const char** model, int64_t* version);
+/* The request id the response answers ("" when none was set; owned by the response). */
 TRITONLITE_Error* TRITONLITE_ResponseId(TRITONLITE_Response* response, const char** id);
+/* Free the response and every output pointer read from it. */
 TRITONLITE_Error* TRITONLITE_ResponseDelete(TRITONLITE_Response* response);
 
 /* TRITONLITE_API_END */
