@@ -8,8 +8,8 @@ as benchmarks/serving.py does. Variants:
   noop-sync-T   grpcio thread-pool server (T threads), handler returns a fixed response (no decode)
   noop-aio      grpc.aio server, same fixed response
   sync-T        tritonlite's GrpcServer (decode, engine inline, encode), T worker threads
-  aio-callback  grpc.aio; decode, engine.submit_with_callback, result back via call_soon_threadsafe
-  aio-inline    grpc.aio; decode, engine.submit_request(inline=True) run on the loop thread, encode
+  aio-callback  grpc.aio; decode, engine._submit_with_callback, result back via call_soon_threadsafe
+  aio-inline    grpc.aio; decode, engine._submit_request(inline=True) run on the loop thread, encode
 Results are ratios to noop-sync-64 from the same run (the machine is shared: absolute numbers are noisy).
 """
 
@@ -80,10 +80,10 @@ def _serve(variant: str, repo: str, port: int) -> None:
             decoded = decode_infer_request(pb.ModelInferRequest.FromString(req), servicer.shm)
             core = decoded.request
             if variant == "aio-inline":
-                result = engine.submit_request(core, True).result()
+                result = engine._submit_request(core, True).result()
             else:
                 fut = loop.create_future()
-                engine.submit_with_callback(core, lambda r, e, final: loop.call_soon_threadsafe(settle, fut, r, e))
+                engine._submit_with_callback(core, lambda r, e, final: loop.call_soon_threadsafe(settle, fut, r, e))
                 result = await fut
             return encode_infer_response(result, decoded, servicer._info(core.model_name), servicer.shm).SerializeToString()
 

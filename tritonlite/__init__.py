@@ -25,14 +25,18 @@ from tritonlite.errors import (  # noqa: E402
     UnsupportedError,
 )
 from tritonlite.futures import InferFuture  # noqa: E402
+from tritonlite.infer_options import InferOptions  # noqa: E402
 from tritonlite.repository import ModelState  # noqa: E402
 from tritonlite.request import InferResult  # noqa: E402
+from tritonlite.streams import ResponseStream  # noqa: E402
 
 __all__ = [
     "__version__",
     "InferenceEngine",
     "InferResult",
     "InferFuture",
+    "ResponseStream",
+    "InferOptions",
     "DataType",
     "ModelState",
     "ErrorCode",

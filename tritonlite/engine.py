@@ -12,7 +12,9 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from tritonlite import __version__
 from tritonlite.backends.registry import BackendRegistry
@@ -23,11 +25,18 @@ from tritonlite.metrics.registry import MetricsRegistry
 from tritonlite.model import ModelVersion
 from tritonlite.model_manager import ModelManager
 from tritonlite.remote_repository import RemoteRepository, is_remote
-from tritonlite.request import InferenceRequest, InferResult, RequestFlag, ResponseSink
+from tritonlite.infer_options import InferOptions, core_request
+from tritonlite.request import InferenceRequest, InferResult, ResponseSink, parse_version
 from tritonlite.scheduling.rate_limiter import RateLimiter
 from tritonlite.tracing import Tracer
 from tritonlite.streams import ResponseStream
 from tritonlite.stats import ModelStats
+
+try:
+    from typing import Unpack  # Python 3.11+
+except ImportError:  # Python 3.10: only type checkers read the annotation
+    if TYPE_CHECKING:
+        from typing_extensions import Unpack
 
 CONTROL_MODES = ("none", "poll", "explicit")
 
@@ -39,22 +48,6 @@ EXTENSIONS = (
     "parameters",
     "statistics",
 )
-
-
-def parse_version(version: str | int | None) -> int:
-    """'' / None / -1 mean "use the version policy"; anything else must be a positive integer."""
-    if version is None or version == "" or version == -1:
-        return -1
-    if isinstance(version, int):
-        if version < 1:
-            raise InvalidArgumentError(f"invalid model version specified {version}")
-        return version
-    text = str(version).strip()
-    if not text.isdigit():
-        if text.startswith("-") and text[1:].isdigit():
-            raise InvalidArgumentError(f"invalid model version specified {text}")
-        raise InvalidArgumentError(f"failed to get model version from specified version string '{text}'")
-    return int(text)
 
 
 def _gpu_count() -> int:
@@ -183,6 +176,7 @@ class InferenceEngine:
 
     # ---- lifecycle ----------------------------------------------------------------------------------
     def __enter__(self) -> "InferenceEngine":
+        """``with InferenceEngine(...) as engine:`` closes the engine (and joins its threads) on exit."""
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -214,48 +208,59 @@ class InferenceEngine:
                 logging.getLogger("tritonlite.repository").exception("repository poll failed")
 
     # ---- inference ----------------------------------------------------------------------------------
-    def infer(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> InferResult:
-        """Run one inference and wait for it; same options as :meth:`submit`.
+    def infer(self, model_name: str, inputs: Mapping[str, np.ndarray], **options: Unpack[InferOptions]) -> InferResult:
+        """Run one inference and wait for its result.
 
-        This is ``submit(...).result()``, except that an idle instance may run the request in this
-        thread instead of waking an instance thread (same code path, no hand-off).
+        ``inputs`` maps each input name to a numpy array of the model's datatype (BYTES: an object
+        array of ``bytes`` or ``str``). ``options`` are :class:`~tritonlite.InferOptions`: ``outputs``,
+        ``model_version``, ``request_id``, ``parameters``, ``priority``, ``timeout_us``, ``sequence_id``,
+        ``sequence_start``, ``sequence_end``. A bad request raises Triton's error
+        (:class:`~tritonlite.InvalidArgumentError` for a wrong name, datatype or shape); a misused call
+        (``inputs`` not a mapping, an unknown option) raises ``TypeError``.
+
+        Same path as :meth:`submit`, except that an idle instance runs the request in this thread
+        (no hand-off to an instance thread: the caller waits anyway).
         """
-        return self.submit(model_name, inputs, _inline=True, **options).result()
+        return self._submit_request(core_request("infer", model_name, inputs, options), inline=True).result()
 
-    def submit(self, model_name: str, inputs: Mapping[str, Any], *, _inline: bool = False, **options: Any) -> InferFuture:
-        """Queue one inference; the returned future is also awaitable. Errors arrive through the future.
+    def submit(self, model_name: str, inputs: Mapping[str, np.ndarray], **options: Unpack[InferOptions]) -> InferFuture:
+        """Queue one inference and return at once: ``future.result()`` or ``await future``.
 
-        Options: ``outputs``, ``model_version``, ``request_id``, ``parameters``, ``priority``,
-        ``timeout_us``, ``sequence_id``, ``sequence_start``, ``sequence_end``.
+        Same inputs and options as :meth:`infer`. Errors of the request arrive through the future (so
+        a batch of submits never stops half-way); a misused call raises ``TypeError`` at once.
+        Cancelling the future cancels the request.
         """
         try:
-            request = build_request(model_name, inputs, **options)
+            request = core_request("submit", model_name, inputs, options)
         except TritonLiteError as exc:
             fut = InferFuture()
             fut.set_exception(exc)
             return fut
-        return self.submit_request(request, _inline)
+        return self._submit_request(request)
 
-    def stream_infer(self, model_name: str, inputs: Mapping[str, Any], **options: Any) -> ResponseStream:
-        """Run one inference and iterate its responses (``for`` or ``async for``); for decoupled models.
+    def stream_infer(self, model_name: str, inputs: Mapping[str, np.ndarray], **options: Unpack[InferOptions]) -> ResponseStream:
+        """Run one inference and iterate its responses (``for`` or ``async for``): for decoupled models.
 
-        A non-decoupled model yields exactly one result. Same options as :meth:`submit`.
+        A decoupled model may send any number of responses per request; the stream ends after the
+        one with the final flag. A non-decoupled model yields exactly one result. Same inputs and
+        options as :meth:`infer`; an error raises from the iterator and ends the stream.
         """
         try:
-            request = build_request(model_name, inputs, **options)
+            request = core_request("stream_infer", model_name, inputs, options)
         except TritonLiteError as exc:
             stream = ResponseStream()
             stream.push(None, exc, True)
             return stream
-        return self.submit_stream(request)
+        return self._submit_stream(request)
 
-    def submit_stream(self, request: InferenceRequest) -> ResponseStream:
+    # ---- the core request path the doors share (HTTP, gRPC, C, Java, BLS, ensembles, workers) --------
+    def _submit_stream(self, request: InferenceRequest) -> ResponseStream:
         """Queue a prepared core request whose responses are streamed (decoupled path, BLS too)."""
         stream = ResponseStream(request)
-        self.submit_with_callback(request, stream.push)
+        self._submit_with_callback(request, stream.push)
         return stream
 
-    def submit_with_callback(
+    def _submit_with_callback(
         self, request: InferenceRequest, on_response: Callable[[InferResult | None, TritonLiteError | None, bool], None]
     ) -> None:
         """Queue a prepared core request; call ``on_response(result, error, final)`` for every response.
@@ -263,7 +268,7 @@ class InferenceEngine:
         The callback runs on engine threads, once per response with the model's own final flag (a
         final flag may come alone, with ``result=None``); an error always comes with ``final=True``,
         including errors before the request reaches a model. This is the push form the C ABI and
-        the streaming doors need; :meth:`submit_stream` is this plus an iterator.
+        the streaming doors need; :meth:`_submit_stream` is this plus an iterator.
         """
         try:
             mv = self._serving(request)
@@ -278,7 +283,7 @@ class InferenceEngine:
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
 
-    def loaded_version(self, name: str, version: str | int = "") -> ModelVersion:
+    def _loaded_version(self, name: str, version: str | int = "") -> ModelVersion:
         """The READY version a request for ``version`` would run on (doors cache per-version facts on it).
 
         Raises Triton's lookup errors (NOT_FOUND / UNAVAILABLE) like :meth:`infer` would.
@@ -290,18 +295,18 @@ class InferenceEngine:
             raise UnavailableError("the inference engine is closed")
         return self._manager.get(request.model_name, request.model_version)
 
-    def submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
+    def _submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
         """Queue a prepared core request (the path BLS and the servers use).
 
         ``inline=True`` is for callers that will block on the future anyway (see :meth:`infer`).
-        This is :meth:`submit_unary` settling an :class:`InferFuture`.
+        This is :meth:`_submit_unary` settling an :class:`InferFuture`.
         """
         fut = InferFuture()
         fut.request = request
-        self.submit_unary(request, fut.settle, inline)
+        self._submit_unary(request, fut.settle, inline)
         return fut
 
-    def submit_unary(
+    def _submit_unary(
         self,
         request: InferenceRequest,
         on_done: Callable[[InferResult | None, TritonLiteError | None], None],
@@ -309,7 +314,7 @@ class InferenceEngine:
     ) -> None:
         """Queue a prepared one-response request; ``on_done(result, error)`` is called exactly once.
 
-        The callback form of :meth:`submit_request`, for doors that complete requests themselves
+        The callback form of :meth:`_submit_request`, for doors that complete requests themselves
         (the HTTP server's event loop): no future, no thread hand-off beyond the engine's own. It
         runs on an engine thread, or in the caller's thread for errors found before queueing and for
         ``inline`` runs; it must be quick and must not raise.
@@ -333,20 +338,24 @@ class InferenceEngine:
 
     # ---- health and metadata ------------------------------------------------------------------------
     def is_live(self) -> bool:
+        """Triton's liveness: True until :meth:`close` (what ``/v2/health/live`` answers)."""
         return not self._closed
 
     def is_ready(self) -> bool:
+        """Triton's readiness: every model READY (``strict_readiness=True``), else just live."""
         if self._closed:
             return False
         return self._manager.all_ready() if self.strict_readiness else True
 
     def is_model_ready(self, name: str, version: str | int = "") -> bool:
+        """Whether ``name`` (``version``, default: the policy's versions) can take requests; never raises."""
         try:
             return self._manager.get(name, parse_version(version)).is_ready()
         except TritonLiteError:
             return False
 
     def server_metadata(self) -> dict[str, Any]:
+        """Triton's server metadata: ``{"name", "version", "extensions"}`` (the doors add their extensions)."""
         return {"name": self.server_id, "version": __version__, "extensions": list(EXTENSIONS)}
 
     def model_metadata(self, name: str, version: str | int = "") -> dict[str, Any]:
@@ -379,6 +388,8 @@ class InferenceEngine:
 
     # ---- repository ---------------------------------------------------------------------------------
     def repository_index(self, ready: bool = False) -> list[dict[str, Any]]:
+        """Triton's repository index: every model version found with its ``state`` and ``reason``
+        (``ready=True``: only READY ones)."""
         return self._manager.index(ready_only=ready)
 
     def _require_explicit(self) -> None:
@@ -398,6 +409,7 @@ class InferenceEngine:
     # ---- metrics ------------------------------------------------------------------------------------
     @property
     def metrics_enabled(self) -> bool:
+        """Whether this engine keeps Prometheus metrics (``metrics=True``, the default)."""
         return self.metrics_registry.enabled
 
     def metrics(self) -> str:
@@ -441,34 +453,6 @@ class InferenceEngine:
                 picked.extend(rec.serving[x] for x in sorted(rec.serving))
         return {"model_stats": [mv.stats.as_dict() for mv in picked]}
 
-
-def build_request(
-    model_name: str,
-    inputs: Mapping[str, Any],
-    *,
-    outputs: Sequence[str] | None = None,
-    model_version: str | int = "",
-    request_id: str = "",
-    parameters: Mapping[str, Any] | None = None,
-    priority: int = 0,
-    timeout_us: int = 0,
-    sequence_id: int | str = 0,
-    sequence_start: bool = False,
-    sequence_end: bool = False,
-) -> InferenceRequest:
-    """The core request the Python API's keyword options describe."""
-    return InferenceRequest(
-        model_name=model_name,
-        inputs=inputs,
-        requested_outputs=tuple(outputs) if outputs else None,
-        model_version=parse_version(model_version),
-        id=request_id,
-        parameters=dict(parameters) if parameters else {},
-        priority=priority,
-        timeout_us=timeout_us,
-        correlation_id=sequence_id,
-        flags=(RequestFlag.SEQUENCE_START if sequence_start else 0) | (RequestFlag.SEQUENCE_END if sequence_end else 0),
-    )
 
 
 def _stream_completion(
@@ -529,4 +513,4 @@ def _unary_completion(
     return done
 
 
-__all__ = ["InferenceEngine", "build_request", "parse_version"]
+__all__ = ["InferenceEngine", "parse_version"]

@@ -34,6 +34,22 @@ REQUEST_RELEASE_ALL = 1
 REQUEST_RELEASE_RESCHEDULE = 2
 
 
+def parse_version(version: str | int | None) -> int:
+    """'' / None / -1 mean "use the version policy"; anything else must be a positive integer."""
+    if version is None or version == "" or version == -1:
+        return -1
+    if isinstance(version, int):
+        if version < 1:
+            raise InvalidArgumentError(f"invalid model version specified {version}")
+        return version
+    text = str(version).strip()
+    if not text.isdigit():
+        if text.startswith("-") and text[1:].isdigit():
+            raise InvalidArgumentError(f"invalid model version specified {text}")
+        raise InvalidArgumentError(f"failed to get model version from specified version string '{text}'")
+    return int(text)
+
+
 @dataclass
 class RequestTimes:
     """The five timestamps (ns, monotonic) that feed both statistics and metrics."""
@@ -157,5 +173,5 @@ class InferenceRequest:
         return self.cancelled or (self.parent is not None and self.parent.is_cancelled())
 
 
-__all__ = ["InferResult", "InferenceRequest", "RequestFlag", "RequestTimes", "ResponseSink", "RESPONSE_COMPLETE_FINAL",
+__all__ = ["InferResult", "InferenceRequest", "parse_version", "RequestFlag", "RequestTimes", "ResponseSink", "RESPONSE_COMPLETE_FINAL",
            "REQUEST_RELEASE_ALL", "REQUEST_RELEASE_RESCHEDULE"]

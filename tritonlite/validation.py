@@ -91,25 +91,35 @@ def _prefix(request: InferenceRequest) -> str:
     return f"[request id: {request.id or '<id_unknown>'}] "
 
 
+def _hint(spec: InputSpec) -> str:
+    """The numpy spelling of a model input's datatype, for messages that tell the caller what to pass."""
+    return "np.object_" if spec.datatype is DataType.BYTES else f"np.{spec.np_dtype.name}"
+
+
 def _coerce(value: Any, spec: InputSpec, request: InferenceRequest, model: str) -> np.ndarray:
-    """numpy arrays must already carry the model's dtype; lists and scalars are converted to it."""
+    """Inputs are numpy arrays of the model's datatype; nothing is cast.
+
+    A list or Python scalar is refused rather than converted (converting would pick a datatype the
+    caller never chose, and would silently truncate 1.5 to 1 or wrap 300 to 44), exactly as a float64
+    array is refused for an FP32 input: one rule, Triton's (``tritonclient`` takes only numpy arrays
+    of the input's datatype). Numpy scalars count as 0-d arrays.
+    """
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    elif not isinstance(value, np.ndarray):
+        raise InvalidArgumentError(
+            f"{_prefix(request)}inference input '{spec.name}' must be a numpy array, got {type(value).__name__}: "
+            f"model '{model}' expects '{spec.datatype.name}' (np.asarray(value, dtype={_hint(spec)}))"
+        )
     if spec.datatype is DataType.BYTES:
-        arr = value if isinstance(value, np.ndarray) else np.asarray(value, dtype=np.object_)
-        if arr.dtype.kind not in ("O", "S", "U"):
+        if value.dtype.kind not in ("O", "S", "U"):
             raise InvalidArgumentError(
-                f"{_prefix(request)}inference input '{spec.name}' data-type is '{DataType.from_numpy(arr.dtype).name}', "
+                f"{_prefix(request)}inference input '{spec.name}' data-type is '{DataType.from_numpy(value.dtype).name}', "
                 f"but model '{model}' expects 'BYTES'"
             )
-        if arr.dtype.kind != "O" or any(type(v) is not bytes for v in arr.reshape(-1)[:64]):
-            arr = as_bytes_array(arr)
-        return arr
-    if not isinstance(value, np.ndarray):
-        try:
-            return np.asarray(value, dtype=spec.np_dtype)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(
-                f"{_prefix(request)}input '{spec.name}' for model '{model}' cannot be converted to {spec.datatype.name}: {exc}"
-            ) from exc
+        if value.dtype.kind != "O" or any(type(v) is not bytes for v in value.reshape(-1)[:64]):
+            value = as_bytes_array(value)
+        return value
     if value.dtype != spec.np_dtype:
         try:
             got = DataType.from_numpy(value.dtype).name

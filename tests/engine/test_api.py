@@ -46,14 +46,6 @@ def test_infer_result_fields_and_requested_outputs(repo: Path) -> None:
         assert res.parameters == {}
 
 
-def test_lists_are_converted_to_the_model_dtype(repo: Path) -> None:
-    with InferenceEngine(repo) as engine:
-        res = engine.infer("identity_py", {"INPUT0": [1, 2, 3, 4]})
-        out = res.as_numpy("OUTPUT0")
-        assert out.dtype == np.float32
-        np.testing.assert_array_equal(out, [1, 2, 3, 4])
-
-
 def test_submit_returns_a_future_that_is_also_awaitable(repo: Path) -> None:
     with InferenceEngine(repo) as engine:
         x = np.arange(4, dtype=np.float32)

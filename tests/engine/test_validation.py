@@ -122,6 +122,37 @@ CASES = [
         "[request id: <id_unknown>] input 'INPUT0' has no shape but model requires batch dimension for 'var_py'",
     ),
     (
+        "a list instead of a numpy array",
+        "identity_py",
+        {"INPUT0": [1.0, 2.0, 3.0, 4.0]},
+        {},
+        "[request id: <id_unknown>] inference input 'INPUT0' must be a numpy array, got list: "
+        "model 'identity_py' expects 'FP32' (np.asarray(value, dtype=np.float32))",
+    ),
+    (
+        "a Python number instead of a numpy array",
+        "var_py",
+        {"INPUT0": 3},
+        {"request_id": "r2"},
+        "[request id: r2] inference input 'INPUT0' must be a numpy array, got int: "
+        "model 'var_py' expects 'FP32' (np.asarray(value, dtype=np.float32))",
+    ),
+    (
+        "a list of str for a BYTES input",
+        "bytes_py",
+        {"INPUT0": ["a", "b"]},
+        {},
+        "[request id: <id_unknown>] inference input 'INPUT0' must be a numpy array, got list: "
+        "model 'bytes_py' expects 'BYTES' (np.asarray(value, dtype=np.object_))",
+    ),
+    (
+        "float64 array for an FP32 input",
+        "identity_py",
+        {"INPUT0": np.arange(4, dtype=np.float64)},
+        {},
+        "[request id: <id_unknown>] inference input 'INPUT0' data-type is 'FP64', but model 'identity_py' expects 'FP32'",
+    ),
+    (
         "numbers for a BYTES input",
         "bytes_py",
         {"INPUT0": np.ones(2, np.float32)},

@@ -149,10 +149,10 @@ def error_code_and_message(exc: BaseException) -> tuple[int, str]:
 def submit_with_callback(engine: Any, request: InferenceRequest, on_response: Callable[[InferResult | None, TritonLiteError | None, bool], None]) -> None:
     """Queue ``request`` and call ``on_response(result, error, final)`` for every response, from engine threads.
 
-    The engine's public push API keeps the model's own final flag on each response (Triton's C
+    The engine's push path for doors keeps the model's own final flag on each response (Triton's C
     callback semantics) for decoupled and regular models alike.
     """
-    engine.submit_with_callback(request, on_response)
+    engine._submit_with_callback(request, on_response)
 
 
 def decoupled_hint(exc: TritonLiteError, call: str) -> TritonLiteError:
@@ -473,7 +473,7 @@ class _Api:
         engine, req = self.bound(engine_p, request_p)
         self.out(response_out, "response")
         try:
-            result = engine.submit_request(req.core(), inline=True).result()
+            result = engine._submit_request(req.core(), inline=True).result()
         except TritonLiteError as exc:
             raise decoupled_hint(exc, "TRITONLITE_EngineInferAsync") from None
         response_out[0] = self.response(engine, result)

@@ -215,7 +215,7 @@ class InferenceServicer:
             core.trace_context = next((str(v) for k, v in context.invocation_metadata() or () if k == "traceparent"), "")
             if read is not None:
                 frontend_trace.received(core, read.read_start_ns, read.read_end_ns)
-        fut = self.engine.submit_request(core, True)  # inline on an idle instance: no thread hand-off
+        fut = self.engine._submit_request(core, True)  # inline on an idle instance: no thread hand-off
         traced = core.trace is not None and core.trace.frontend_pending
         if traced:  # GRPC_SEND_END once the call has sent its response (or ended without it)
             sent = functools.partial(frontend_trace.send_ended, core)

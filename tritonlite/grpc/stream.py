@@ -183,7 +183,7 @@ class StreamSession:
                 self.order.append(entry)
             self.pending += 1
             self.inflight.add(request)
-        self.engine.submit_with_callback(request, _Forwarder(self._on_response, entry).push)
+        self.engine._submit_with_callback(request, _Forwarder(self._on_response, entry).push)
         if request.trace is not None and request.trace.frontend_pending:
             with self.lock:
                 closed = self.closed

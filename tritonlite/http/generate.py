@@ -146,7 +146,7 @@ def _prepare(app: "HttpApp", req: Request, name: str, version: str) -> tuple[Inf
 
 async def generate(app: "HttpApp", req: Request, name: str, version: str) -> Response:
     request, info = _prepare(app, req, name, version)
-    stream = app.engine.submit_stream(request)
+    stream = app.engine._submit_stream(request)
     results: list[InferResult] = []
     try:
         async for result in stream:
@@ -162,7 +162,7 @@ async def generate(app: "HttpApp", req: Request, name: str, version: str) -> Res
 
 async def generate_stream(app: "HttpApp", req: Request, name: str, version: str) -> Response | StreamingResponse:
     request, info = _prepare(app, req, name, version)
-    stream = app.engine.submit_stream(request)
+    stream = app.engine._submit_stream(request)
     it = stream.__aiter__()
     try:
         first = await it.__anext__()

@@ -1,7 +1,7 @@
 """The ``/infer`` hot path: decode on the event loop, submit with a callback, answer from the loop.
 
 Per request: one decode (:func:`~tritonlite.http.codec.decode_infer`), one
-:meth:`~tritonlite.engine.InferenceEngine.submit_unary` whose callback records the outcome, one
+:meth:`~tritonlite.engine.InferenceEngine._submit_unary` whose callback records the outcome, one
 encode and one transport write — no task, no future, no executor. Engine threads hand completions
 back through :class:`LoopCompletions`, which wakes the event loop once per burst: when a batch of
 16 requests finishes, the loop is woken once and answers all 16 in one pass.
@@ -159,7 +159,7 @@ class InferHandler:
             request.trace_context = req.headers.get("traceparent", "")
             request.trace_frontend = [("HTTP_RECV_START", req.recv_start), ("HTTP_RECV_END", req.recv_end)]
         conn.cancel_current = request.cancel
-        self.engine.submit_unary(request, pending.done, self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns))
+        self.engine._submit_unary(request, pending.done, self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns))
 
     def _decode(self, req: Request, name: str, version: str, version_number: int) -> tuple[DecodedInfer, ModelInfo]:
         info = model_info(self.engine, name, version_number)

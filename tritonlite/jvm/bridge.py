@@ -320,7 +320,7 @@ class EngineBackend:
             raise ValueError("request must not be null")
         core = core_request(request)
         try:
-            result = self.engine.submit_request(core, inline=True).result()
+            result = self.engine._submit_request(core, inline=True).result()
         except TritonLiteError as exc:
             raise decoupled_hint(exc, "InferenceEngine.stream / inferAsync") from None
         return java_result(self.engine, result)
@@ -340,7 +340,7 @@ class EngineBackend:
             raise UnavailableError(f"unknown arena {arena_id}")
         core = arena_request(arena, length)
         try:
-            result = self.engine.submit_request(core, inline=True).result()
+            result = self.engine._submit_request(core, inline=True).result()
         except TritonLiteError as exc:
             raise decoupled_hint(exc, "InferenceEngine.stream / inferAsync") from None
         n = arena_response(arena, self.engine, result)

@@ -72,7 +72,7 @@ def _build(mv: Any) -> ModelInfo:
 
 def model_info(engine: Any, name: str, version: int = -1) -> ModelInfo:
     """Facts about the version of ``name`` a request for ``version`` (-1 = policy) would run on."""
-    mv = engine.loaded_version(name, version)  # raises Triton's lookup errors
+    mv = engine._loaded_version(name, version)  # raises Triton's lookup errors
     with _LOCK:
         info = _CACHE.get(mv)
         if info is None:

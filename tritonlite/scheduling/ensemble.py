@@ -1,7 +1,7 @@
 """Triton's ensemble scheduler: run a DAG of steps, each on its composing model's own scheduler.
 
 No thread is held per request. ``enqueue`` submits the steps whose inputs are ready through the
-engine (``submit_request``, or ``submit_with_callback`` for a decoupled composing model), so a step
+engine (``_submit_request``, or ``_submit_with_callback`` for a decoupled composing model), so a step
 is validated, queued, batched and counted in statistics by its own model, exactly like a client
 request; each step's responses store its outputs and submit the steps they complete. The first
 failing step fails the request with its own error, and later steps are not started.
@@ -311,11 +311,11 @@ class EnsembleScheduler:
                 return
             try:
                 if run.decoupled:
-                    self._engine.submit_with_callback(
+                    self._engine._submit_with_callback(
                         run.request, lambda res, err, final, r=run: self._on_response(ctx, r, res, err, final)
                     )
                 else:
-                    future = self._engine.submit_request(run.request)
+                    future = self._engine._submit_request(run.request)
                     future.add_done_callback(lambda fut, r=run: self._on_future(ctx, r, fut))
             except TritonLiteError as exc:  # the engine reports through the future; this is a safety net
                 self._on_response(ctx, run, None, exc, True)

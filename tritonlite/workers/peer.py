@@ -144,7 +144,7 @@ class PeerListener:
     def _infer(self, conn: Connection, fields: dict[str, Any]) -> None:
         answers: queue.SimpleQueue = queue.SimpleQueue()
         request = InferenceRequest(**fields)
-        self.engine.submit_with_callback(request, lambda result, error, final: answers.put((result, error, final)))
+        self.engine._submit_with_callback(request, lambda result, error, final: answers.put((result, error, final)))
         while True:
             result, error, final = answers.get()
             conn.send((result, None if error is None else _pack_error(error), final))
@@ -204,7 +204,7 @@ class WorkerEngine:
         if not request.correlation_id:
             return None
         try:
-            mv = self._engine.loaded_version(request.model_name, request.model_version)
+            mv = self._engine._loaded_version(request.model_name, request.model_version)
         except TritonLiteError:
             return None  # the local engine answers with the right error
         if not mv.config.HasField("sequence_batching"):
@@ -222,10 +222,10 @@ class WorkerEngine:
                                                 f"tritonlite.workers.lane.{owner}.{lane_no}")
         lane.jobs.put((_slim(request), on_response))
 
-    def submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
+    def _submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
         owner = self._remote_owner(request)
         if owner is None:
-            return self._engine.submit_request(request, inline)
+            return self._engine._submit_request(request, inline)
         fut = InferFuture()
         fut.request = request
 
@@ -236,17 +236,17 @@ class WorkerEngine:
         self._forward(owner, request, done)
         return fut
 
-    def submit_unary(self, request: InferenceRequest, on_done: Callable[..., None], inline: bool = False) -> None:
+    def _submit_unary(self, request: InferenceRequest, on_done: Callable[..., None], inline: bool = False) -> None:
         owner = self._remote_owner(request)
         if owner is None:
-            self._engine.submit_unary(request, on_done, inline)
+            self._engine._submit_unary(request, on_done, inline)
             return
         self._forward(owner, request, lambda result, error, final: on_done(result, error) if final else None)
 
-    def submit_with_callback(self, request: InferenceRequest, on_response: Callable[..., None]) -> None:
+    def _submit_with_callback(self, request: InferenceRequest, on_response: Callable[..., None]) -> None:
         owner = self._remote_owner(request)
         if owner is None:
-            self._engine.submit_with_callback(request, on_response)
+            self._engine._submit_with_callback(request, on_response)
             return
         self._forward(owner, request, on_response)
 

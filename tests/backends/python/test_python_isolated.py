@@ -108,7 +108,7 @@ def alive(pid: int) -> bool:
 
 
 def instances(engine: InferenceEngine, name: str) -> list[Any]:
-    return [inst for _, inst in engine.loaded_version(name).instances]
+    return [inst for _, inst in engine._loaded_version(name).instances]
 
 
 def unhealthy(instance: str, what: str) -> str:

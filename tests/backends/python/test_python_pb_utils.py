@@ -309,7 +309,7 @@ class FakeEngine:
         core.output_names = core.requested_outputs or ("OUTPUT0", "OUTPUT1")
         return self.target.execute([core])[0]
 
-    def submit_request(self, core, inline=False):
+    def _submit_request(self, core, inline=False):
         fut = concurrent.futures.Future()
         try:
             fut.set_result(self._run(core))
@@ -317,7 +317,7 @@ class FakeEngine:
             fut.set_exception(exc)
         return fut
 
-    def submit_stream(self, core):
+    def _submit_stream(self, core):
         result = self._run(core)
         return iter([result, InferResult()])
 

@@ -2,7 +2,7 @@
 
 Incoming requests wrap tritonlite's core request (inputs are the engine's arrays, not copies);
 responses convert to :class:`~tritonlite.request.InferResult`. BLS builds a core request and hands
-it to the engine of the current model (``submit_request``; ``submit_stream`` for decoupled calls).
+it to the engine of the current model (``_submit_request``; ``_submit_stream`` for decoupled calls).
 """
 
 from __future__ import annotations
@@ -299,8 +299,8 @@ class InferenceRequest:
         engine = require_engine("BLS")
         core = self._to_core()
         if decoupled:
-            return ResponseIterator(engine.submit_stream(core), core)
-        future = engine.submit_request(core, inline=True)  # this thread waits anyway
+            return ResponseIterator(engine._submit_stream(core), core)
+        future = engine._submit_request(core, inline=True)  # this thread waits anyway
         try:
             return _from_infer_result(future.result())
         except TritonLiteError as exc:
@@ -311,13 +311,13 @@ class InferenceRequest:
         engine = require_engine("BLS")
         core = self._to_core()
         if decoupled:
-            iterator = ResponseIterator(engine.submit_stream(core), core)
+            iterator = ResponseIterator(engine._submit_stream(core), core)
 
             async def _stream() -> ResponseIterator:
                 return iterator
 
             return _stream()
-        future = engine.submit_request(core)
+        future = engine._submit_request(core)
 
         async def _wait() -> InferenceResponse:
             try:

@@ -168,13 +168,13 @@ class RemoteEngine:
         self._stub = stub
         self.metrics_registry = _RemoteRegistry(stub, metrics_enabled)
 
-    def submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
+    def _submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
         fut = InferFuture()
         fut.request = request
         self._stub.send_bls(request, fut, None)
         return fut
 
-    def submit_stream(self, request: InferenceRequest) -> ResponseStream:
+    def _submit_stream(self, request: InferenceRequest) -> ResponseStream:
         holder: dict[str, int] = {}
         stream = _RemoteStream(request, lambda: self._stub.cancel_bls(holder.get("id")))
         holder["id"] = self._stub.send_bls(request, None, stream)

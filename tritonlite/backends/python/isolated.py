@@ -233,9 +233,9 @@ class _Child:
                 data = encode_result(writer, result.outputs, result.parameters, None) if result is not None else None
                 self._send_with_tensors("bls_stream", ident, (data, encode_error(error) if error else None, final), writer)
 
-            engine.submit_with_callback(core, on_response)
+            engine._submit_with_callback(core, on_response)
             return
-        future = engine.submit_request(core)
+        future = engine._submit_request(core)
 
         def done(fut: concurrent.futures.Future) -> None:
             writer = TensorWriter()
