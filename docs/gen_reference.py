@@ -348,6 +348,7 @@ def examples_markdown() -> str:
     lines = ["| example | what it shows | files |", "|---|---|---|"]
     for folder in example_dirs():
         files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in (".py", ".c", ".md", ".json", ".yml", ".toml") or p.name == "Makefile")
+        files += sorted(str(p.relative_to(folder)) for p in folder.rglob("*.java"))
         summary = example_summary(folder) or "—"
         lines.append(f"| `examples/{folder.name}/` | {summary.replace('|', chr(92) + '|')} | {', '.join(f'`{f}`' for f in files)} |")
     return "\n".join(lines) + "\n"
