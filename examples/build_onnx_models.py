@@ -1,6 +1,7 @@
 """Build the small ONNX models the examples, tests and benchmarks use (needs the ``onnx`` package).
 
     python examples/build_onnx_models.py            # writes examples/model_repository/add_sub_onnx/1/model.onnx
+                                                    # and examples/ensemble/model_repository/classifier/1/model.onnx
 
 Models are written with IR version 8 / opset 13 so every onnxruntime, including onnxruntime-gpu, loads them.
 """
@@ -54,9 +55,32 @@ def identity(path: Path, dims: list[int | str], dtype: str = "FLOAT", name_in: s
     return _save(graph, path)
 
 
+#: the ensemble example's vocabulary and the weights of its classifier (rows: words; columns: negative, positive)
+SENTIMENT_VOCABULARY = ("good", "great", "bad", "awful")
+SENTIMENT_WEIGHTS = ((0.0, 1.0), (0.0, 2.0), (1.0, 0.0), (2.0, 0.0))
+
+
+def sentiment(path: Path) -> Path:
+    """PROBS = softmax(FEATURES @ W): word counts over SENTIMENT_VOCABULARY to [negative, positive]."""
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor("W", TensorProto.FLOAT, [len(SENTIMENT_WEIGHTS), 2], [v for row in SENTIMENT_WEIGHTS for v in row])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["FEATURES", "W"], ["LOGITS"]), helper.make_node("Softmax", ["LOGITS"], ["PROBS"], axis=-1)],
+        "sentiment",
+        [helper.make_tensor_value_info("FEATURES", TensorProto.FLOAT, ["batch", len(SENTIMENT_VOCABULARY)])],
+        [helper.make_tensor_value_info("PROBS", TensorProto.FLOAT, ["batch", 2])],
+        initializer=[weights],
+    )
+    return _save(graph, path)
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent / "model_repository"
     print(add_sub(root / "add_sub_onnx" / "1" / "model.onnx"))
+    if len(argv) <= 1:
+        here = Path(__file__).resolve().parent
+        print(sentiment(here / "ensemble" / "model_repository" / "classifier" / "1" / "model.onnx"))
     return 0
 
 
