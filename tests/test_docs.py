@@ -139,7 +139,12 @@ def test_site_builds_with_warnings_as_errors(tmp_path: Path) -> None:
     for f in capi_build.parse_functions(capi_build.api_text()):
         assert f'id="{f.name.lower()}"' in c_page, f.name
     python_page = (tmp_path / "api" / "python" / "index.html").read_text()
-    for name in ("InferenceEngine", "InvalidArgumentError", "HttpServer", "GrpcServer", "MetricsServer", "LoadContext"):
-        assert name in python_page, name
+    import tritonlite
+
+    for name in [*tritonlite.__all__, "HttpServer", "GrpcServer", "MetricsServer", "LoadContext"]:
+        if name != "__version__":
+            ids = (f'id="tritonlite.{name}"', f'id="tritonlite.errors.{name}"', f'id="tritonlite.http.{name}"',
+                   f'id="tritonlite.grpc.{name}"', f'id="tritonlite.metrics.server.{name}"', f'id="tritonlite.backends.base.{name}"')
+            assert any(i in python_page for i in ids), f"{name} is public but not on the Python API page"
     assert "examples/prometheus/" in (tmp_path / "examples" / "index.html").read_text()
     assert "engine_overhead.py" in (tmp_path / "benchmarks" / "index.html").read_text()
