@@ -1,0 +1,40 @@
+"""examples/decoupled_ensemble: the ensemble streams one response per generator response, in-process
+(``stream_infer``) and over a tritonclient gRPC stream against ``tritonlite serve``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from model_repos import EXAMPLES, ROOT
+
+EXAMPLE = EXAMPLES / "decoupled_ensemble"
+
+
+def _run(*args: str) -> list[str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, str(EXAMPLE / "client.py"), *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_decoupled_ensemble_example_in_process() -> None:
+    assert _run() == [
+        "pipeline transaction policy: {'decoupled': True}",
+        "in-process stream: 'o' 'l' 'l' 'e' 'h' -> 'olleh' (5 responses)",
+    ]
+    assert _run("héllo wörld")[1] == (
+        "in-process stream: 'd' 'l' 'r' 'ö' 'w' ' ' 'o' 'l' 'l' 'é' 'h' -> 'dlröw olléh' (11 responses)")
+
+
+def test_decoupled_ensemble_example_over_a_grpc_stream() -> None:
+    pytest.importorskip("tritonclient.grpc", reason="tritonclient[grpc] is not installed")
+    from served import ServedProcess
+
+    with ServedProcess(EXAMPLE / "model_repository") as server:
+        lines = _run("--grpc", server.grpc, "stream")
+    assert lines == ["grpc stream: 'm' 'a' 'e' 'r' 't' 's' -> 'maerts' (6 responses, then the final flag)"]
