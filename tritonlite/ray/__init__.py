@@ -21,18 +21,27 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("tritonlite.ray needs Ray Serve: pip install 'tritonlite[ray]'") from exc
 
-from tritonlite.ray.autoscaling import PENDING_METRIC, queue_depth_policy
-from tritonlite.ray.deployments import INGRESS_DEPLOYMENT, REPLICA_DEPLOYMENT, TritonIngress, TritonReplica
+from tritonlite.ray.autoscaling import PENDING_METRIC, QueueDepthPolicy
+from tritonlite.ray.grpc_proxy import GRPC_SERVICER_FUNCTION
+from tritonlite.ray.ingress import RETRYABLE, TritonIngress
+from tritonlite.ray.replica import TritonReplica
 from tritonlite.ray.routing import CorrelationRouter
 
-QUEUE_DEPTH_POLICY = "tritonlite.ray.autoscaling:queue_depth_policy"
+REPLICA_DEPLOYMENT = "TritonReplica"
+INGRESS_DEPLOYMENT = "TritonIngress"
+
+QUEUE_DEPTH_POLICY = "tritonlite.ray.autoscaling:QueueDepthPolicy"
 
 
 def _autoscaling(config: Mapping[str, Any] | AutoscalingConfig | None) -> dict[str, Any] | None:
+    """Serve's autoscaling config with :class:`QueueDepthPolicy` as the default policy; the extra
+    key ``target_pending_requests`` (default 1) becomes the policy's argument."""
     if config is None:
         return None
     doc = config.model_dump(exclude_unset=True) if isinstance(config, AutoscalingConfig) else dict(config)
-    doc.setdefault("policy", {"policy_function": QUEUE_DEPTH_POLICY})
+    target = doc.pop("target_pending_requests", 1.0)
+    doc.setdefault("policy", {"policy_function": QUEUE_DEPTH_POLICY,
+                              "policy_kwargs": {"target_pending_requests": float(target)}})
     return doc
 
 
@@ -46,13 +55,18 @@ def app(
     max_ongoing_requests: int = 64,
     max_input_size: int = 64 * 1024 * 1024,
     control_timeout_s: float = 120.0,
+    request_timeout_s: float = 300.0,
+    replica_options: Mapping[str, Any] | None = None,
 ) -> serve.Application:
     """A Serve application serving ``model_repository``: bind it with ``serve.run(app, route_prefix="/")``.
 
     ``num_replicas`` engines (or ``autoscaling_config``, whose default policy scales on the engines'
-    ``nv_inference_pending_request_count``); ``ray_actor_options`` per replica (e.g. ``num_cpus``);
-    ``engine_options`` are ``InferenceEngine`` keyword arguments. The repository path must be
-    readable at the same path on every node.
+    ``nv_inference_pending_request_count``, see :mod:`tritonlite.ray.autoscaling`);
+    ``ray_actor_options`` per replica (e.g. ``num_cpus``); ``engine_options`` are
+    ``InferenceEngine`` keyword arguments; ``replica_options`` more ``serve.deployment`` options of
+    the replicas (e.g. ``health_check_period_s``). A request a replica does not answer within
+    ``request_timeout_s`` (model control: ``control_timeout_s``) gets the retryable error. The
+    repository path must be readable at the same path on every node.
     """
     roots = [model_repository] if isinstance(model_repository, (str, os.PathLike)) else list(model_repository)
     paths = [os.path.abspath(os.fspath(r)) for r in roots]
@@ -65,6 +79,7 @@ def app(
         ray_actor_options=dict(ray_actor_options or {"num_cpus": 0}),
         max_ongoing_requests=max_ongoing_requests,
         request_router_config=RequestRouterConfig(request_router_class=CorrelationRouter),
+        **dict(replica_options or {}),
     )
     ingress = serve.deployment(
         TritonIngress,
@@ -73,7 +88,15 @@ def app(
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=max(256, 4 * max_ongoing_requests),
     )
-    return ingress.bind(replica.bind(paths, dict(engine_options or {}), max_input_size), control_timeout_s)
+    return ingress.bind(replica.bind(paths, dict(engine_options or {}), max_input_size), control_timeout_s,
+                        request_timeout_s)
+
+
+def grpc_options(port: int = 9000, **options: Any) -> dict[str, Any]:
+    """Serve ``gRPCOptions`` (for ``serve.start(grpc_options=...)``) that put KServe v2 gRPC
+    (``inference.GRPCInferenceService``) on Serve's gRPC proxy at ``port``. Serve's gRPC proxy
+    binds every interface (``[::]``); it has no host option."""
+    return {"port": int(port), "grpc_servicer_functions": [GRPC_SERVICER_FUNCTION], **options}
 
 
 def build_app(args: Mapping[str, Any]) -> serve.Application:
@@ -86,5 +109,6 @@ def build_app(args: Mapping[str, Any]) -> serve.Application:
     return app(repo, **options)
 
 
-__all__ = ["CorrelationRouter", "PENDING_METRIC", "QUEUE_DEPTH_POLICY", "TritonIngress", "TritonReplica", "app",
-           "build_app", "queue_depth_policy"]
+__all__ = ["CorrelationRouter", "GRPC_SERVICER_FUNCTION", "INGRESS_DEPLOYMENT", "PENDING_METRIC", "QUEUE_DEPTH_POLICY",
+           "QueueDepthPolicy", "REPLICA_DEPLOYMENT", "RETRYABLE", "TritonIngress", "TritonReplica", "app", "build_app",
+           "grpc_options"]

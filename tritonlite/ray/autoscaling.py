@@ -1,12 +1,17 @@
-"""Autoscaling on the engine's own queue depth (Ray Serve 2.60 custom autoscaling metrics).
+"""Autoscaling on the engine's own queue depth (Ray Serve 2.60 custom autoscaling policies and metrics).
 
-Each replica reports ``nv_inference_pending_request_count`` (summed over its models) from
-``record_autoscaling_stats``; Serve aggregates it over ``look_back_period_s`` and hands it to
-:func:`queue_depth_policy` in ``ctx.aggregated_metrics``. The policy takes Serve's rule (ongoing
-requests / ``target_ongoing_requests``) and adds one replica whenever the engines' queues hold more
-than ``target_ongoing_requests`` per replica: requests waiting inside the engine (for an instance,
-a batch, a sequence slot) are the load a new replica relieves. Serve then clamps to
-min/max replicas and applies the up/down-scale delays.
+Each replica reports ``nv_inference_pending_request_count`` (summed over its models: requests
+waiting inside the engine for an instance, a batch or a sequence slot) from
+``record_autoscaling_stats``; Serve averages it over ``look_back_period_s`` and hands it to
+:class:`QueueDepthPolicy` in ``ctx.aggregated_metrics``. The policy keeps Serve's own rule
+(ongoing requests / ``target_ongoing_requests``) and adds the engines' view:
+
+- queues longer than ``target_pending_requests`` per replica: at least one replica more;
+- anything still queued: never fewer replicas than now;
+- queues empty: Serve's rule alone (which scales down when the requests stop).
+
+Serve then applies ``upscale_delay_s``/``downscale_delay_s``, the scaling factors and
+min/max replicas to what the policy returns.
 """
 
 from __future__ import annotations
@@ -30,18 +35,28 @@ def pending_from_metrics_text(text: str) -> float:
     return total
 
 
-def queue_depth_policy(ctx: Any) -> tuple[int, dict[str, Any]]:
-    """Desired replica count from ongoing requests and the engines' queue depth."""
-    target = float(getattr(ctx.config, "target_ongoing_requests", None) or 2.0)
-    metrics = ctx.aggregated_metrics or {}
-    pending = sum((metrics.get(PENDING_METRIC) or {}).values())
-    ongoing = float(ctx.total_num_requests or 0.0)
-    current = int(ctx.current_num_replicas or 0)
-    desired = math.ceil(ongoing / target)
-    if pending > target * max(current, 1):
-        desired = max(desired, current + 1)
-    desired = max(ctx.capacity_adjusted_min_replicas, min(ctx.capacity_adjusted_max_replicas, desired))
-    return int(desired), dict(ctx.policy_state or {})
+class QueueDepthPolicy:
+    """Serve custom autoscaling policy (``policy_function``; ``policy_kwargs``: ``target_pending_requests``)."""
+
+    def __init__(self, target_pending_requests: float = 1.0) -> None:
+        if not target_pending_requests > 0:
+            raise ValueError(f"target_pending_requests must be > 0, got {target_pending_requests!r}")
+        self.target_pending_requests = float(target_pending_requests)
+
+    def __call__(self, ctx: Any) -> tuple[float, dict[str, Any]]:
+        current = int(ctx.current_num_replicas or 0)
+        state = dict(ctx.policy_state or {})
+        if current == 0:
+            return ctx.target_num_replicas, state
+        target = float(ctx.config.get_target_ongoing_requests())
+        desired = float(ctx.total_num_requests or 0.0) / target
+        pending = sum((((ctx.aggregated_metrics or {}).get(PENDING_METRIC)) or {}).values())
+        if pending > self.target_pending_requests * current:
+            desired = max(desired, current + 1)
+        elif pending > 0:
+            desired = max(desired, current)
+        state["tritonlite_pending"] = pending
+        return desired, state
 
 
-__all__ = ["PENDING_METRIC", "pending_from_metrics_text", "queue_depth_policy"]
+__all__ = ["PENDING_METRIC", "QueueDepthPolicy", "pending_from_metrics_text"]
