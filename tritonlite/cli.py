@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve from N worker processes (0 = one per CPU core); sequences stay on one worker")
     add("--worker-index", dest="worker_index", type=int, default=None, help=argparse.SUPPRESS)
     add("--worker-dir", dest="worker_dir", default=None, help=argparse.SUPPRESS)
+    # Ray Serve (tritonlite.ray): deploy on a running Ray cluster instead of serving from this process
+    add("--ray", dest="ray_address", default=None, metavar="ADDRESS",
+        help="deploy on the Ray cluster at ADDRESS (e.g. 127.0.0.1:6379, or 'auto') through Ray Serve")
+    add("--ray-replicas", type=int, default=1, metavar="N", help="with --ray: engine replicas (default 1)")
+    add("--ray-app-name", default="tritonlite", metavar="NAME", help="with --ray: Serve application name")
+    add("--ray-route-prefix", default="/", metavar="PREFIX", help="with --ray: HTTP route prefix (default /)")
     return parser
 
 
@@ -323,28 +329,7 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     try:
-        cache_config = _cache_config(args)
-        engine = _call_with_supported(
-            InferenceEngine,
-            args.model_repository,
-            model_control_mode=args.model_control_mode,
-            startup_models=args.load_model,
-            strict_model_config=args.strict_model_config,
-            repository_poll_secs=args.repository_poll_secs,
-            model_load_thread_count=args.model_load_thread_count,
-            strict_readiness=args.strict_readiness,
-            server_id=args.server_id,
-            # the engine owns the metrics registry; MetricsServer only serves its text
-            metrics=args.allow_metrics,
-            gpu_metrics=args.allow_metrics and args.allow_gpu_metrics,
-            cpu_metrics=args.allow_metrics and args.allow_cpu_metrics,
-            metrics_interval_ms=int(args.metrics_interval_ms),
-            metrics_config=[f"{k}={v}" for k, v in args.metrics_config] or None,
-            rate_limit=args.rate_limit,
-            rate_limit_resources=args.rate_limit_resources,
-            cache_config=cache_config,
-            trace_config=args.trace_config or None,
-        )
+        engine = _call_with_supported(InferenceEngine, args.model_repository, **engine_options(args))
     except Exception as exc:  # TritonLiteError or anything else: one line, no traceback
         _error(f"creating server: {_error_kind(exc)}{_one_line(exc)}")
         return 1
@@ -380,6 +365,29 @@ def serve(args: argparse.Namespace) -> int:
             release_registry(doors)
     _log.info("Shutdown complete")
     return 0
+
+
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``InferenceEngine`` keyword arguments the command line gives (``--ray`` sends them to each replica)."""
+    return dict(
+        model_control_mode=args.model_control_mode,
+        startup_models=args.load_model,
+        strict_model_config=args.strict_model_config,
+        repository_poll_secs=args.repository_poll_secs,
+        model_load_thread_count=args.model_load_thread_count,
+        strict_readiness=args.strict_readiness,
+        server_id=args.server_id,
+        # the engine owns the metrics registry; MetricsServer only serves its text
+        metrics=args.allow_metrics,
+        gpu_metrics=args.allow_metrics and args.allow_gpu_metrics,
+        cpu_metrics=args.allow_metrics and args.allow_cpu_metrics,
+        metrics_interval_ms=int(args.metrics_interval_ms),
+        metrics_config=[f"{k}={v}" for k, v in args.metrics_config] or None,
+        rate_limit=args.rate_limit,
+        rate_limit_resources=args.rate_limit_resources,
+        cache_config=_cache_config(args),
+        trace_config=args.trace_config or None,
+    )
 
 
 def _worker_view(engine: Any, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -449,6 +457,13 @@ def _run_workers(args: argparse.Namespace, argv: Sequence[str]) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.command == "serve" and args.ray_address is not None:
+        try:
+            from tritonlite.ray.cli import serve_on_ray
+        except ImportError as exc:
+            _error(f"--ray needs Ray Serve (pip install 'tritonlite[ray]'): {_one_line(exc)}")
+            return 1
+        return serve_on_ray(args)
     if args.command == "serve":
         supervised = _run_workers(args, argv)
         return serve(args) if supervised is None else supervised
