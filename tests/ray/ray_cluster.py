@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -145,6 +146,10 @@ def alive(pid: int) -> bool:
         return False
 
 
+# quick shutdown for test applications: Serve waits 2 s (and up to 20 s) for a stopping replica by default
+QUICK_STOP = {"graceful_shutdown_wait_loop_s": 0.2, "graceful_shutdown_timeout_s": 2.0}
+
+
 def add_sub_inputs(a: np.ndarray, b: np.ndarray, binary: bool = True) -> list[Any]:
     inputs = [httpclient.InferInput("INPUT0", [4], "FP32"), httpclient.InferInput("INPUT1", [4], "FP32")]
     inputs[0].set_data_from_numpy(a, binary_data=binary)
@@ -164,13 +169,18 @@ class Cluster:
         self.port = free_port()
         self.grpc_port = free_port()
         self.stopped = False
+        # ray.init leaves a SIGTERM handler and RAY_* variables in this process: put them back at stop()
+        self._environ, self._sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
+        self._before = descendants(os.getpid())  # other tests' children are not the cluster's
         ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(root / "ray"), log_to_driver=False,
                  configure_logging=False, _node_ip_address="127.0.0.1")
         self.address = ray.get_runtime_context().gcs_address
         serve.start(http_options={"host": "127.0.0.1", "port": self.port},
                     grpc_options=tlray.grpc_options(self.grpc_port))
         application = tlray.app(self.repo, num_replicas=2, control_timeout_s=60.0, request_timeout_s=60.0,
-                                replica_options={"health_check_period_s": 1.0, "health_check_timeout_s": 5.0},
+                                replica_options={"health_check_period_s": 1.0, "health_check_timeout_s": 5.0,
+                                                 **QUICK_STOP},
+                                ingress_options=QUICK_STOP,
                                 engine_options={"model_control_mode": "explicit", "startup_models": ["*"],
                                                 "gpu_metrics": False})
         self.handle = serve.run(application, name=APP, route_prefix="/", blocking=False)
@@ -182,11 +192,14 @@ class Cluster:
         return httpclient.InferenceServerClient(self.url, network_timeout=timeout, connection_timeout=timeout)
 
     def stop(self) -> set[int]:
-        """Shut Serve and Ray down; return the PIDs that were running under this process."""
+        """Shut Serve and Ray down; return the PIDs the cluster had started below this process."""
         if self.stopped:
             return set()
         self.stopped = True
-        pids = descendants(os.getpid())
+        pids = descendants(os.getpid()) - self._before
         serve.shutdown()
         ray.shutdown()
+        signal.signal(signal.SIGTERM, self._sigterm)
+        os.environ.clear()
+        os.environ.update(self._environ)
         return pids

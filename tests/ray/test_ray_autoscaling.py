@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from model_repos import write_model
-from ray_cluster import NEEDS_RAY, Cluster, wait_for
+from ray_cluster import NEEDS_RAY, QUICK_STOP, Cluster, wait_for
 
 pytest.importorskip("ray.serve", reason=NEEDS_RAY)
 httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http]")
@@ -89,7 +89,7 @@ def scaling_app(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
                             "target_ongoing_requests": 50, "target_pending_requests": 1,
                             "metrics_interval_s": 0.2, "look_back_period_s": 1.0,
                             "upscale_delay_s": 0.0, "downscale_delay_s": 1.0},
-        replica_options={"graceful_shutdown_wait_loop_s": 0.2, "graceful_shutdown_timeout_s": 2.0},
+        replica_options=QUICK_STOP, ingress_options=QUICK_STOP,
         engine_options={"gpu_metrics": False})
     handle = serve.run(application, name=APP, route_prefix=f"/{APP}", blocking=False)
     wait_for(lambda: len(handle.replicas.remote().result(timeout_s=10)) == 1, 60, "one replica")

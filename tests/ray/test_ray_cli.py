@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from ray_cluster import NEEDS_RAY, Cluster, add_sub_inputs, wait_for
+from ray_cluster import NEEDS_RAY, QUICK_STOP, Cluster, add_sub_inputs, wait_for
 
 pytest.importorskip("ray.serve", reason=NEEDS_RAY)
 httpclient = pytest.importorskip("tritonclient.http", reason="needs tritonclient[http]")
@@ -68,3 +68,32 @@ def test_serve_ray_deploys_prints_address_and_cleans_up(cluster: Cluster) -> Non
     while "cli" in serve.status().applications and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "cli" not in serve.status().applications
+
+
+def test_serve_config_file_builds_a_working_application(cluster: Cluster) -> None:
+    """examples/ray/serve_config.yaml is a valid Serve config whose application (built by its import
+    path from its args, the repository pointed at the tier's) serves tritonclient."""
+    import yaml
+    from ray._common.utils import import_attr
+    from ray.serve.schema import ServeDeploySchema
+
+    with open(os.path.join(ROOT, "examples", "ray", "serve_config.yaml")) as fh:
+        doc = yaml.safe_load(fh)
+    config = ServeDeploySchema.model_validate(doc)
+    assert config.http_options.host == "127.0.0.1"
+    assert config.grpc_options.grpc_servicer_functions == ["tritonlite.ray.grpc_proxy:add_inference_service"]
+    (app_config,) = config.applications
+    args = dict(app_config.args, model_repository=str(cluster.repo))
+    assert args["num_replicas"] == 2
+    args.update(num_replicas=1, replica_options=QUICK_STOP, ingress_options=QUICK_STOP)  # the tier's 2 CPUs are busy
+    application = import_attr(app_config.import_path)(args)
+    handle = serve.run(application, name="config", route_prefix="/config", blocking=False)
+    try:
+        wait_for(lambda: len(handle.replicas.remote().result(timeout_s=10)) == 1, 60, "the replica")
+        client = httpclient.InferenceServerClient(f"{cluster.url}/config", network_timeout=30)
+        a = np.arange(4, dtype=np.float32)
+        result = client.infer("add_sub", add_sub_inputs(a, a))
+        np.testing.assert_array_equal(result.as_numpy("OUTPUT1"), np.zeros(4, dtype=np.float32))
+        assert client.is_model_ready("accum")  # startup_models ["*"] from the file's engine_options
+    finally:
+        serve.delete("config")

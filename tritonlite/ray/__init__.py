@@ -57,6 +57,7 @@ def app(
     control_timeout_s: float = 120.0,
     request_timeout_s: float = 300.0,
     replica_options: Mapping[str, Any] | None = None,
+    ingress_options: Mapping[str, Any] | None = None,
 ) -> serve.Application:
     """A Serve application serving ``model_repository``: bind it with ``serve.run(app, route_prefix="/")``.
 
@@ -64,7 +65,7 @@ def app(
     ``nv_inference_pending_request_count``, see :mod:`tritonlite.ray.autoscaling`);
     ``ray_actor_options`` per replica (e.g. ``num_cpus``); ``engine_options`` are
     ``InferenceEngine`` keyword arguments; ``replica_options`` more ``serve.deployment`` options of
-    the replicas (e.g. ``health_check_period_s``). A request a replica does not answer within
+    the replicas (e.g. ``health_check_period_s``), ``ingress_options`` those of the ingress. A request a replica does not answer within
     ``request_timeout_s`` (model control: ``control_timeout_s``) gets the retryable error. The
     repository path must be readable at the same path on every node.
     """
@@ -87,6 +88,7 @@ def app(
         num_replicas=1,
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=max(256, 4 * max_ongoing_requests),
+        **dict(ingress_options or {}),
     )
     return ingress.bind(replica.bind(paths, dict(engine_options or {}), max_input_size), control_timeout_s,
                         request_timeout_s)

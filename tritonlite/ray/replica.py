@@ -68,14 +68,16 @@ class TritonReplica:
     def __init__(self, model_repository: Sequence[str], engine_options: Mapping[str, Any] | None = None,
                  max_input_size: int = 64 * 1024 * 1024) -> None:
         from tritonlite.engine import InferenceEngine
+        from tritonlite.grpc.servicer import InferenceServicer
         from tritonlite.http.routes import HttpApp
 
         self.engine = InferenceEngine(list(model_repository), **dict(engine_options or {}))
         self.app = HttpApp(self.engine, max_input_size=max_input_size)
+        self._grpc = InferenceServicer(self.engine).handlers()  # method name -> grpc.RpcMethodHandler
+        # the gRPC door's handlers block (ModelInfer runs the model inline): they run on this pool
+        self._grpc_pool = concurrent.futures.ThreadPoolExecutor(GRPC_THREADS, thread_name_prefix="tritonlite.ray.grpc")
         self.unique_id = serve.get_replica_context().replica_id.unique_id
         self.control_version = 0
-        self._grpc: dict[str, Any] | None = None
-        self._grpc_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ---- HTTP -----------------------------------------------------------------------------------------
     async def http_request(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
@@ -92,18 +94,10 @@ class TritonReplica:
         return resp.status, list(resp.headers), payload
 
     # ---- gRPC -----------------------------------------------------------------------------------------
-    def _handlers(self) -> dict[str, Any]:
-        if self._grpc is None:
-            from tritonlite.grpc.servicer import InferenceServicer
-
-            self._grpc = InferenceServicer(self.engine).handlers()
-            self._grpc_pool = concurrent.futures.ThreadPoolExecutor(GRPC_THREADS, thread_name_prefix="tritonlite.ray.grpc")
-        return self._grpc
-
     async def grpc_unary(self, method: str, request: bytes, metadata: Sequence[tuple[str, str]] = (),
                          **_route: Any) -> tuple[str, str, bytes]:
         """One unary RPC of ``inference.GRPCInferenceService``: (status code name, details, response bytes)."""
-        handler = self._handlers().get(method)
+        handler = self._grpc.get(method)
         if handler is None or handler.unary_unary is None:
             return "UNIMPLEMENTED", f"unknown method {method}", b""
         context = _CallContext(metadata)
@@ -122,7 +116,7 @@ class TritonReplica:
     async def grpc_stream(self, request: bytes, metadata: Sequence[tuple[str, str]] = (),
                           **_route: Any) -> AsyncIterator[tuple[str, str, bytes]]:
         """One request of a ``ModelStreamInfer`` call: its stream responses, as (code name, details, bytes)."""
-        handler = self._handlers()["ModelStreamInfer"]
+        handler = self._grpc["ModelStreamInfer"]
         context = _CallContext(metadata)
         loop = asyncio.get_running_loop()
         responses = handler.stream_stream(iter([handler.request_deserializer(request)]), context)
@@ -190,14 +184,14 @@ class TritonReplica:
             return {}
         return {PENDING_METRIC: pending_from_metrics_text(self.engine.metrics())}
 
-    def __del__(self) -> None:  # Serve calls it when it stops the replica
-        pool, self._grpc_pool = getattr(self, "_grpc_pool", None), None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+    def __del__(self) -> None:  # Serve's documented clean-up hook: it calls it when it stops the replica
         engine = getattr(self, "engine", None)
         if engine is not None:
-            engine.close()
+            engine.close()  # cancels what is in flight, so the gRPC pool's calls end too
             self.engine = None
+        pool = getattr(self, "_grpc_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 __all__ = ["CONTROL_METHODS", "TritonReplica"]
