@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--allow-grpc", type=_bool, default=True, metavar="BOOL")
     add("--grpc-port", type=_port, default=8001)
     add("--grpc-address", default="127.0.0.1", help="bind address (default 127.0.0.1; 0.0.0.0 = every interface)")
+    add("--grpc-frontend", choices=("native", "grpcio"), default="native",
+        help="native: tritonlite's HTTP/2 front on an event loop (default, faster); grpcio: grpcio's server")
     # shared memory
     add("--allow-client-shm", type=_bool, default=False, metavar="BOOL")
     # metrics
@@ -258,8 +260,8 @@ def _start_servers(engine: Any, args: argparse.Namespace) -> list[tuple[str, Any
             except ImportError as exc:
                 raise _Fatal(f"gRPC is enabled but the gRPC server is not available ({exc}); install 'tritonlite[grpc]' "
                              "or pass --allow-grpc false") from exc
-            shared = {"options": {"grpc.so_reuseport": 1}} if args.worker_index is not None else {}
-            grpc = GrpcServer(engine, args.grpc_address, args.grpc_port, allow_shm=args.allow_client_shm, **shared)
+            grpc = GrpcServer(engine, args.grpc_address, args.grpc_port, allow_shm=args.allow_client_shm,
+                              frontend=args.grpc_frontend, reuse_port=args.worker_index is not None)
             _start_one("GRPC service", args.grpc_address, args.grpc_port, grpc.start)
             servers.append(("GRPCInferenceService", grpc))
             _log.info("Started GRPCInferenceService at %s:%d", args.grpc_address, grpc.port)

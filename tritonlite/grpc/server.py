@@ -1,13 +1,21 @@
-"""The gRPC door: a ``grpc`` server with its own worker pool, and the blocking :func:`serve`.
+"""The gRPC door and the blocking :func:`serve`.
 
     with GrpcServer(engine, port=0, allow_shm=True) as server:
         client = tritonclient.grpc.InferenceServerClient(f"127.0.0.1:{server.port}")
 
-Handlers run on a pool of worker threads named ``tritonlite.grpc.worker_N``; ``ModelInfer`` runs the
-model inline there when an instance is idle. Each open ``ModelStreamInfer`` call holds one worker and
-one reader thread (``tritonlite.grpc.stream``) for its lifetime, so ``worker_threads`` bounds the
-concurrent streams plus in-flight unary calls. ``stop()`` lets in-flight calls finish for ``grace``
-seconds, cancels the rest and joins every thread the server started.
+Two fronts serve the same :class:`InferenceServicer`:
+
+- ``frontend="native"`` (default): tritonlite's own HTTP/2 connection on one event-loop thread
+  (:mod:`tritonlite.grpc.native`); inference never crosses a server thread, other RPCs run in a pool
+  of ``worker_threads``. Measured 3-4x grpcio's throughput on one core (benchmarks/README.md).
+- ``frontend="grpcio"``: grpcio's synchronous server. Handlers run on a pool of worker threads named
+  ``tritonlite.grpc.worker_N``; ``ModelInfer`` runs the model inline there when an instance is idle.
+  Each open ``ModelStreamInfer`` call holds one worker and one reader thread for its lifetime, so
+  ``worker_threads`` bounds the concurrent streams plus in-flight unary calls; ``options`` are extra
+  ``grpc.server`` channel arguments.
+
+``stop()`` lets in-flight calls finish for ``grace`` seconds, cancels the rest and joins every thread
+the server started.
 """
 
 from __future__ import annotations
@@ -29,14 +37,17 @@ _log = logging.getLogger("tritonlite.grpc")
 
 #: Triton's limit (INT32_MAX); tritonclient sets the same on its channels
 MAX_MESSAGE_BYTES = 2**31 - 1
+#: the implementations behind :class:`GrpcServer`
+FRONTENDS = ("native", "grpcio")
 
 
 class GrpcServer:
     """A KServe v2 / Triton gRPC server for ``engine`` on ``host:port`` (``port=0``: any free port).
 
     ``allow_shm`` enables client shared memory registration (Triton's ``--allow-client-shm``).
-    ``worker_threads`` bounds concurrent calls (open streams included); ``options`` are extra
-    ``grpc.server`` channel arguments.
+    ``frontend``: ``"native"`` or ``"grpcio"`` (see the module docstring); ``reuse_port`` sets
+    SO_REUSEPORT (worker processes share the port); ``inline_compute_us`` as for the HTTP server
+    (native front only).
     """
 
     def __init__(
@@ -49,7 +60,12 @@ class GrpcServer:
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         worker_threads: int = 64,
         options: Mapping[str, Any] | None = None,
+        frontend: str = "native",
+        reuse_port: bool = False,
+        inline_compute_us: float = 100.0,
     ) -> None:
+        if frontend not in FRONTENDS:
+            raise InvalidArgumentError(f"unknown gRPC frontend '{frontend}': expected one of {', '.join(FRONTENDS)}")
         self.engine = engine
         self.host = host
         self.requested_port = int(port)
@@ -57,6 +73,10 @@ class GrpcServer:
         self.max_message_bytes = int(max_message_bytes)
         self.worker_threads = max(2, int(worker_threads))
         self.extra_options = dict(options or {})
+        self.frontend = frontend
+        self.reuse_port = bool(reuse_port)
+        self.inline_compute_us = float(inline_compute_us)
+        self._native: Any = None
         self._port: int | None = None
         self._server: grpc.Server | None = None
         self._servicer: InferenceServicer | None = None
@@ -79,12 +99,15 @@ class GrpcServer:
     def start(self) -> "GrpcServer":
         """Bind and start serving; returns once the port is bound (a bind failure is raised here)."""
         with self._lock:
-            if self._server is not None:
+            if self._server is not None or self._native is not None:
+                return self
+            if self.frontend == "native":
+                self._start_native()
                 return self
             base = {
                 "grpc.max_send_message_length": self.max_message_bytes,
                 "grpc.max_receive_message_length": self.max_message_bytes,
-                "grpc.so_reuseport": 0,  # a port in use is an error, not a silently shared port (workers pass 1)
+                "grpc.so_reuseport": int(self.reuse_port),  # a port in use is an error unless shared on purpose
             }
             options = list({**base, **self.extra_options}.items())
             executor = concurrent.futures.ThreadPoolExecutor(self.worker_threads, thread_name_prefix="tritonlite.grpc.worker")
@@ -110,8 +133,28 @@ class GrpcServer:
             self._stopped.clear()
         return self
 
+    def _start_native(self) -> None:
+        from tritonlite.grpc.native import NativeGrpcFront
+
+        front = NativeGrpcFront(self.engine, self.host, self.requested_port, allow_shm=self.allow_shm,
+                                max_message_bytes=self.max_message_bytes, worker_threads=min(self.worker_threads, 8),
+                                reuse_port=self.reuse_port, inline_compute_us=self.inline_compute_us)
+        try:
+            front.start()
+        except OSError as exc:
+            target = f"[{self.host}]:{self.requested_port}" if ":" in self.host else f"{self.host}:{self.requested_port}"
+            raise UnavailableError(f"failed to bind the gRPC server to {target}: {exc.strerror or exc}") from None
+        self._native, self._port = front, front.port
+        self._stopped.clear()
+
     def stop(self, grace: float | None = 5.0) -> None:
         """Stop accepting calls, let in-flight ones finish for ``grace`` seconds, then cancel them."""
+        with self._lock:
+            native, self._native = self._native, None
+        if native is not None:
+            native.stop(grace)
+            self._stopped.set()
+            return
         with self._lock:
             server, executor = self._server, self._executor
             self._server = self._executor = None
@@ -139,7 +182,7 @@ class GrpcServer:
         return f"GrpcServer({where})"
 
 
-_SERVER_OPTIONS = ("allow_shm", "max_message_bytes", "worker_threads", "options")
+_SERVER_OPTIONS = ("allow_shm", "max_message_bytes", "worker_threads", "options", "frontend", "reuse_port", "inline_compute_us")
 
 
 def serve(
@@ -184,4 +227,4 @@ def serve(
             engine.close()
 
 
-__all__ = ["GrpcServer", "serve", "MAX_MESSAGE_BYTES"]
+__all__ = ["GrpcServer", "serve", "MAX_MESSAGE_BYTES", "FRONTENDS"]

@@ -87,6 +87,7 @@ class StreamSession:
         shm: SharedMemoryRegistry,
         info: Callable[[str], Callable[[str], ModelInfo]],
         grpc_error_mode: bool,
+        sink: Callable[[Any], None] | None = None,
     ) -> None:
         self.engine = engine
         self.shm = shm
@@ -95,6 +96,9 @@ class StreamSession:
         #: W3C ``traceparent`` from the call's metadata (set by the servicer when tracing is on)
         self.trace_context = ""
         self.out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        #: where responses go: a response message, an exception (error mode: ends the call) or None (the
+        #: call is complete); the default queue feeds :meth:`responses` (grpcio's handler thread)
+        self.sink: Callable[[Any], None] = sink if sink is not None else self.out.put
         self.lock = threading.Lock()
         self.order: deque[_Entry] = deque()
         self.inflight: set[InferenceRequest] = set()
@@ -153,15 +157,20 @@ class StreamSession:
                     break
                 if self.closed:
                     break
-                self._submit(message, start, time.monotonic_ns() if start else 0)
+                self.feed(message, start, time.monotonic_ns() if start else 0)
         except Exception:  # the call was cancelled or broke: close() does the rest
             pass
         finally:
-            with self.lock:
-                self.reading = False
-                self._maybe_done()
+            self.end_of_input()
 
-    def _submit(self, message: Any, read_start: int = 0, read_end: int = 0) -> None:
+    def end_of_input(self) -> None:
+        """The client half-closed: the call completes once every request has answered."""
+        with self.lock:
+            self.reading = False
+            self._maybe_done()
+
+    def feed(self, message: Any, read_start: int = 0, read_end: int = 0) -> None:
+        """Submit one incoming message (a parsed request or a :class:`Malformed`); never blocks."""
         if type(message) is Malformed:
             self._answer_early(InvalidArgumentError(message.message), None)
             return
@@ -255,7 +264,7 @@ class StreamSession:
 
     def _put(self, item: Any) -> None:
         if not self.closed:
-            self.out.put(item)
+            self.sink(item)
 
     def _maybe_done(self) -> None:  # with the lock held
         if not self.reading and self.pending == 0 and not self.order:
