@@ -85,10 +85,11 @@ def raw_request(model: str, proto: str) -> bytes:
 def run_case(engine: Any, model: str, proto: str, conc: int, requests: int, profile: bool) -> dict[str, float]:
     from tritonlite.http.connection import HttpConnection
     from tritonlite.http.routes import HttpApp
+    from tritonlite.http.server import DEFAULT_INLINE_COMPUTE_US
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    app = HttpApp(engine)
+    app = HttpApp(engine, inline_compute_us=DEFAULT_INLINE_COMPUTE_US)
     raw = raw_request(model, proto)
     state = {"left": 0, "event": None}
 

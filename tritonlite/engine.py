@@ -336,6 +336,41 @@ class InferenceEngine:
         except TritonLiteError as exc:
             request.sink.fail(exc, "OTHER")
 
+    def _submit_unary_many(
+        self,
+        items: Sequence[tuple[InferenceRequest, Callable[[InferResult | None, TritonLiteError | None], None]]],
+        inline: bool = False,
+    ) -> None:
+        """:meth:`_submit_unary` for a burst of requests a door collected in one pass of its event loop.
+
+        Requests for the same model version go to its scheduler together, so with ``inline`` a
+        dynamic batcher with an idle instance runs them as batches in this thread: per batch, not
+        per request, thread hand-offs (none at all).
+        """
+        groups: dict[tuple[str, int], tuple[ModelVersion, list[InferenceRequest]]] = {}
+        tracing = self.tracer.settings.active
+        for request, on_done in items:
+            try:
+                key = (request.model_name, request.model_version)
+                group = groups.get(key)
+                if group is None:
+                    mv = self._serving(request)
+                    if mv.decoupled:
+                        raise UnsupportedError(
+                            f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
+                        )
+                    group = groups[key] = (mv, [])
+            except TritonLiteError as exc:
+                on_done(None, exc)
+                continue
+            mv = group[0]
+            if request.trace is not None or tracing:
+                self.tracer.start(request, mv.version)
+            request.sink = ResponseSink(_unary_completion(on_done, request, mv.stats))
+            group[1].append(request)
+        for mv, requests in groups.values():
+            mv.enqueue_many(requests, inline)
+
     # ---- health and metadata ------------------------------------------------------------------------
     def is_live(self) -> bool:
         """Triton's liveness: True until :meth:`close` (what ``/v2/health/live`` answers)."""

@@ -61,6 +61,36 @@ class ModelVersion:
                 return
         self.scheduler.enqueue(request)
 
+    def enqueue_many(self, requests: list[InferenceRequest], inline: bool = False) -> None:
+        """:meth:`enqueue` for the requests a door collected in one pass; each request's own errors go
+        to its sink. With ``inline`` a batching scheduler may run the whole burst as batches in the
+        caller's thread (:meth:`DynamicBatchScheduler.run_inline_many`)."""
+        ready: list[InferenceRequest] = []
+        for request in requests:
+            try:
+                normalize_request(request, self.spec, self.name)
+            except TritonLiteError as exc:
+                request.sink.fail(exc, "OTHER")  # type: ignore[union-attr]
+                continue
+            request.mark_queued()
+            if self.cache is not None and self.cache.serve(request, self.scheduler):
+                continue
+            ready.append(request)
+        if not ready:
+            return
+        self.stats.record_queued(len(ready))
+        run_many = getattr(self.scheduler, "run_inline_many", None) if inline else None
+        if run_many is not None:
+            run_many(ready)
+            return
+        run_inline = getattr(self.scheduler, "run_inline", None) if inline else None
+        for request in ready:
+            try:
+                if run_inline is None or not run_inline(request):
+                    self.scheduler.enqueue(request)
+            except TritonLiteError as exc:
+                request.sink.fail(exc, "OTHER")  # type: ignore[union-attr]
+
     def is_ready(self) -> bool:
         for _, inst in self.instances:
             probe = getattr(inst, "is_ready", None)

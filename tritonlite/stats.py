@@ -62,11 +62,11 @@ class ModelStats:
         #: (``stats.listeners = [*stats.listeners, cb]``) so a notification in flight is not disturbed.
         self.listeners: list[Any] = []
 
-    def record_queued(self) -> None:
-        """A validated request entered its scheduler's queue (``ModelVersion.enqueue``)."""
+    def record_queued(self, count: int = 1) -> None:
+        """``count`` validated requests entered their scheduler's queue (``ModelVersion.enqueue``)."""
         if self.count_pending:
             with self._lock:
-                self.pending += 1
+                self.pending += count
 
     def record_started(self, count: int) -> None:
         """``count`` queued requests started executing (``BatchRunner.run``)."""

@@ -18,7 +18,7 @@ from model_repos import identity_py_config, write_model
 
 from tritonlite import InferenceEngine
 from tritonlite.http import HttpServer
-from tritonlite.http.infer import LoopCompletions
+from tritonlite.protocol.loop import LoopCompletions
 
 THREAD_PY = """
 import numpy as np

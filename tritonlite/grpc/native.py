@@ -1,9 +1,9 @@
 """The gRPC door on tritonlite's own HTTP/2 connection (:mod:`tritonlite.grpc.h2`), one event loop thread.
 
 ``ModelInfer`` never leaves the event loop except for the model itself: the message is parsed and
-decoded on the loop, submitted with a callback (:meth:`InferenceEngine.submit_unary`; models that
+decoded on the loop, submitted with a callback (:meth:`InferenceEngine._submit_unary`; models that
 compute in well under a thread hand-off run inline on the loop when an instance is idle, like the HTTP
-door), and completions come back through :class:`~tritonlite.http.infer.LoopCompletions`, which
+door), and completions come back through :class:`~tritonlite.protocol.loop.LoopCompletions`, which
 wakes the loop once per burst: a batch of 16 finishes with one wake-up and one socket write.
 ``ModelStreamInfer`` feeds :class:`~tritonlite.grpc.stream.StreamSession` from the loop and writes its
 responses from the loop. Every other RPC runs the shared :class:`InferenceServicer` method in a small
@@ -28,7 +28,7 @@ from tritonlite.grpc import h2
 from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_response
 from tritonlite.grpc.servicer import DECOUPLED_UNARY, HEALTH_SERVICE, SERVICE, InferenceServicer, _deserializer
 from tritonlite.grpc.stream import StreamSession
-from tritonlite.http.infer import LoopCompletions, runs_fast
+from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, new_event_loop, runs_fast
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.status import grpc_status_name
 from tritonlite.protos import grpc_service_pb2 as pb
@@ -181,6 +181,7 @@ class GrpcCalls:
         self.max_message = max_message_bytes
         self.inline_ns = int(inline_compute_us * 1000)
         self.completions: LoopCompletions | None = None  # made on the loop's thread
+        self.passes: PassSubmitter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.active: set[_Call] = set()
         self._parse_infer = _deserializer(pb.ModelInferRequest)
@@ -194,6 +195,7 @@ class GrpcCalls:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.completions = LoopCompletions(loop)
+        self.passes = PassSubmitter(self.engine, loop)
 
     # ---- h2.CallHandler -------------------------------------------------------------------------------
     def on_headers(self, conn: h2.H2Connection, stream: h2.Stream) -> None:
@@ -392,7 +394,11 @@ class GrpcCalls:
             call.fail(error)
 
         done = _Done(completions, finish)  # type: ignore[arg-type]
-        engine.submit_unary(request, done, self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns))
+        inline = self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns)
+        if inline and info.batching:  # with the pass's other requests: one batch on the loop
+            self.passes.add(request, done)  # type: ignore[union-attr]
+        else:
+            engine._submit_unary(request, done, inline)
 
     def _open_stream(self, call: _Call) -> None:
         metadata = _metadata(call.stream.headers)
@@ -424,7 +430,7 @@ class GrpcCalls:
 
 
 class _Done:
-    """``submit_unary``'s callback: keeps the outcome and hands ``finish`` to the loop."""
+    """``_submit_unary``'s callback: keeps the outcome and hands ``finish`` to the loop."""
 
     __slots__ = ("completions", "finish", "result", "error")
 
@@ -486,7 +492,7 @@ class NativeGrpcFront:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = _new_loop()
+            loop = new_event_loop()
             self._loop = loop
             try:
                 loop.run_until_complete(self._serve(sock, ready))
@@ -545,15 +551,6 @@ class NativeGrpcFront:
         self._thread = self._loop = None
         self.executor.shutdown(wait=True)
         self.servicer.join_readers()
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (a C event loop), else asyncio's own."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 __all__ = ["NativeGrpcFront", "GrpcCalls", "STATUS"]

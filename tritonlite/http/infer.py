@@ -10,15 +10,14 @@ back through :class:`LoopCompletions`, which wakes the event loop once per burst
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import threading
 import time
 from typing import Any, Callable
 
 from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnsupportedError
 from tritonlite.http.codec import IHCL, DecodedInfer, compress, decode_infer, decompress, encode_infer, response_encoding
 from tritonlite.http.connection import Request, Response, json_error
+from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, runs_fast
 from tritonlite.protocol.models import ModelInfo, model_info
 from tritonlite.protocol.status import http_status
 from tritonlite.request import InferResult
@@ -27,44 +26,6 @@ _log = logging.getLogger("tritonlite.http")
 
 _JSON_HEADERS = [("Content-Type", "application/json")]
 _BINARY_TYPE = ("Content-Type", "application/octet-stream")
-
-
-class LoopCompletions:
-    """Runs callbacks pushed from any thread on one event loop's thread, waking it once per burst.
-
-    A push from the loop's own thread runs the callback at once.
-    ``push`` appends to a deque and schedules one drain if none is pending; the drain runs every
-    callback queued by then (including those pushed while it runs). Two pushes racing past the
-    flag at worst schedule one extra, empty drain.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._loop_thread = threading.get_ident()  # built on the loop's thread
-        self._items: collections.deque[Callable[[], None]] = collections.deque()
-        self._scheduled = False
-
-    def push(self, callback: Callable[[], None]) -> None:
-        if threading.get_ident() == self._loop_thread:  # an error before queueing, or an inline run
-            callback()
-            return
-        self._items.append(callback)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop has closed (server stopped): nobody is waiting any more
-                pass
-
-    def _drain(self) -> None:
-        self._scheduled = False
-        items = self._items
-        while items:
-            callback = items.popleft()
-            try:
-                callback()
-            except Exception:  # pragma: no cover - a completion must never stop the others
-                _log.exception("HTTP completion failed")
 
 
 def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -139,6 +100,7 @@ class InferHandler:
         self.limit = limit
         self.inline_ns = int(inline_compute_us * 1000)
         self._completions: LoopCompletions | None = None
+        self._pass: PassSubmitter | None = None
 
     def start(self, req: Request, conn: Any, name: str, version: str, version_number: int) -> None:
         """Decode and submit; ``conn.respond`` gets the answer (at once for errors found here)."""
@@ -152,14 +114,20 @@ class InferHandler:
             return
         completions = self._completions
         if completions is None:
-            completions = self._completions = LoopCompletions(asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+            completions = self._completions = LoopCompletions(loop)
+            self._pass = PassSubmitter(self.engine, loop)
         pending = _Pending(conn, decoded, info, req.headers.get("accept-encoding"), self.registry, completions)
         request = decoded.request
         if self.engine.tracer.active:  # W3C trace context, and the HTTP_* timestamps the connection adds
             request.trace_context = req.headers.get("traceparent", "")
             request.trace_frontend = [("HTTP_RECV_START", req.recv_start), ("HTTP_RECV_END", req.recv_end)]
         conn.cancel_current = request.cancel
-        self.engine._submit_unary(request, pending.done, self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns))
+        inline = self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns)
+        if inline and info.batching:  # with the pass's other requests: one batch on the loop
+            self._pass.add(request, pending.done)  # type: ignore[union-attr]
+        else:
+            self.engine._submit_unary(request, pending.done, inline)
 
     def _decode(self, req: Request, name: str, version: str, version_number: int) -> tuple[DecodedInfer, ModelInfo]:
         info = model_info(self.engine, name, version_number)
@@ -181,25 +149,6 @@ class InferHandler:
             if isinstance(exc, TritonLiteError):
                 raise
             raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
-
-
-#: completed requests a version needs before its mean compute time is trusted
-_INLINE_MIN_SAMPLES = 8
-
-
-def runs_fast(stats: Any, budget_ns: int) -> bool:
-    """Whether the version's requests so far computed in under ``budget_ns`` on average.
-
-    Such a request may run on the event loop's thread when an instance is idle (the engine's
-    ``inline``): two thread hand-offs cost more than the model. Slower models, and every model
-    until it has answered a few requests, go through the instance threads. Read without the
-    statistics lock: a stale figure only moves one request to the other path.
-    """
-    d = stats.durations
-    n = d["success"].count
-    if n < _INLINE_MIN_SAMPLES:
-        return False
-    return d["compute_input"].ns + d["compute_infer"].ns + d["compute_output"].ns < budget_ns * n
 
 
 class _UnsupportedEncoding(Exception):

@@ -19,6 +19,7 @@ from typing import Any
 
 from tritonlite.http.connection import HttpConnection
 from tritonlite.http.routes import HttpApp
+from tritonlite.protocol.loop import new_event_loop
 
 DEFAULT_MAX_INPUT_SIZE = 64 * 1024 * 1024
 #: a model whose requests compute faster than this on average runs on the event loop's thread when an
@@ -73,7 +74,7 @@ class HttpServer:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = asyncio.new_event_loop()
+            loop = new_event_loop()
             self._loop = loop
             try:
                 loop.run_until_complete(self._serve(app, ready))

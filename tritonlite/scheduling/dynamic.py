@@ -225,6 +225,64 @@ class DynamicBatchScheduler:
         if error is not None:
             request.sink.fail(error, reason)  # type: ignore[union-attr]
 
+    def run_inline_many(self, requests: Sequence[InferenceRequest]) -> None:
+        """Queue ``requests`` (validated, as :meth:`enqueue`) and, when an instance is idle, run the
+        batches they form in the caller's thread as that instance.
+
+        For doors whose event loop collects the requests of one pass (``engine._submit_unary_many``):
+        a burst of requests becomes one batch with no thread hand-off at all. With a queue delay or
+        the rate limiter the batcher thread decides as usual (waiting belongs on its thread, not the
+        caller's); while every instance is busy the requests simply wait in the queue, and the
+        instance that finishes first cuts them.
+        """
+        if self._form.delay_ns or self._runner.gates is not None:
+            for r in requests:
+                self.enqueue(r)
+            return
+        failed: list[tuple[InferenceRequest, TritonLiteError, str]] = []
+        worker: _Worker | None = None
+        now = time.monotonic_ns()
+        key_of = self._key
+        with self._cond:
+            if self._stopping:
+                error = UnavailableError(f"model '{self._runner.model_name}' is unloading")
+                failed = [(r, error, "OTHER") for r in requests]
+            else:
+                push = self._queues.push
+                for r in requests:
+                    try:
+                        push(r, key_of(r) if key_of is not None else None, now)
+                    except UnavailableError as exc:
+                        failed.append((r, exc, "REJECTED"))
+                if self._idle and self._queues.size:
+                    worker = self._idle.popleft()
+        for r, error, reason in failed:
+            r.sink.fail(error, reason)  # type: ignore[union-attr]
+        if worker is not None:
+            self._drive(worker)
+
+    def _drive(self, worker: _Worker) -> None:
+        """Run batches as ``worker`` in this thread until the queue is empty, then give it back."""
+        run, instance = self._runner.run, worker.instance
+        while True:
+            dropped: list[tuple[QueueEntry, str]] = []
+            with self._cond:
+                batch = self._take_locked(dropped)[0] if self._queues.size else None
+                if batch is None and not dropped:
+                    self._idle.append(worker)
+                    if self._queues.size or self._stopping:
+                        self._cond.notify()
+            self._fail_dropped(dropped)
+            if batch is None:
+                if dropped:
+                    continue
+                self._runner.idle(instance)
+                return
+            try:
+                run(instance, batch)
+            except Exception:  # a failing sink callback must not stop the caller
+                _log.exception("batch of model '%s' failed on instance %s", self._runner.model_name, worker.name)
+
     def deliver_cached(self, request: InferenceRequest, result: InferResult) -> None:
         """A response-cache hit: with ``preserve_ordering`` it waits behind responses of requests that
         left the queue before it (core ``DelegateResponse`` on a hit); otherwise it goes out at once."""

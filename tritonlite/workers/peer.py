@@ -243,6 +243,17 @@ class WorkerEngine:
             return
         self._forward(owner, request, lambda result, error, final: on_done(result, error) if final else None)
 
+    def _submit_unary_many(self, items: list[tuple[InferenceRequest, Callable[..., None]]], inline: bool = False) -> None:
+        local = []
+        for request, on_done in items:
+            owner = self._remote_owner(request)
+            if owner is None:
+                local.append((request, on_done))
+            else:
+                self._forward(owner, request, lambda result, error, final, cb=on_done: cb(result, error) if final else None)
+        if local:
+            self._engine._submit_unary_many(local, inline)
+
     def _submit_with_callback(self, request: InferenceRequest, on_response: Callable[..., None]) -> None:
         owner = self._remote_owner(request)
         if owner is None:
