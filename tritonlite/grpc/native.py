@@ -27,7 +27,8 @@ from tritonlite.errors import InternalError, TritonLiteError, UnsupportedError
 from tritonlite.grpc import h2
 from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_response
 from tritonlite.grpc.servicer import DECOUPLED_UNARY, HEALTH_SERVICE, SERVICE, InferenceServicer, _deserializer
-from tritonlite.grpc.stream import StreamSession
+from tritonlite.grpc import frontend_trace
+from tritonlite.grpc.stream import StreamSession, _Traced
 from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, new_event_loop, runs_fast
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.status import grpc_status_name
@@ -253,7 +254,13 @@ class GrpcCalls:
                         return
                 call.messages += 1
                 if call.session is not None:
-                    call.session.feed(_deserializer_for_stream(payload))
+                    if self.engine.tracer.active:  # waited since the previous message (or the call's start)
+                        message = _stream_parse(payload)
+                        now = time.monotonic_ns()
+                        call.session.feed(message, call.started, now)
+                        call.started = now
+                    else:
+                        call.session.feed(_stream_parse(payload))
                 elif call.messages > 1:
                     self._end(call, STATUS["UNIMPLEMENTED"], "Received a second request message for a unary call")
                     return
@@ -356,6 +363,7 @@ class GrpcCalls:
 
     def _model_infer(self, call: _Call, payload: bytes) -> None:
         msg = self._parse_infer(payload)
+        read_end = time.monotonic_ns()
         if type(msg) is Malformed:
             self._end(call, STATUS["INVALID_ARGUMENT"], msg.message)
             return
@@ -372,8 +380,9 @@ class GrpcCalls:
             self.active.discard(call)
             call.fail(UnsupportedError(DECOUPLED_UNARY))
             return
-        if engine.tracer.active:
+        if engine.tracer.active:  # W3C trace context, Triton's GRPC_* timestamps
             request.trace_context = call.stream.headers.get("traceparent", "")
+            frontend_trace.received(request, call.started, read_end)
         call.cancel = request.cancel
         completions = self.completions
         servicer = self.servicer
@@ -382,16 +391,23 @@ class GrpcCalls:
         def finish() -> None:
             active.discard(call)
             if call.done:
+                frontend_trace.finished(request)  # cancelled: no send stamps, as in Triton
                 return
             error = done.error
+            data = None
             if error is None:
                 try:
-                    response = encode_infer_response(done.result, decoded, servicer._info(request.model_name), servicer.shm)
-                    call.reply(response.SerializeToString())
-                    return
+                    data = encode_infer_response(done.result, decoded, servicer._info(request.model_name), servicer.shm).SerializeToString()
                 except Exception as exc:  # noqa: BLE001 - an output that cannot be encoded
                     error = exc
-            call.fail(error)
+            if request.trace is None:
+                call.reply(data) if data is not None else call.fail(error)  # type: ignore[arg-type]
+                return
+            if data is not None:
+                frontend_trace.response_complete(request)
+            frontend_trace.send_started(request)  # the response, or the error status
+            call.reply(data) if data is not None else call.fail(error)  # type: ignore[arg-type]
+            frontend_trace.send_ended(request)
 
         done = _Done(completions, finish)  # type: ignore[arg-type]
         inline = self.inline_ns > 0 and runs_fast(info.stats, self.inline_ns)
@@ -415,11 +431,14 @@ class GrpcCalls:
             elif isinstance(item, BaseException):
                 self._end(call, STATUS[grpc_status_name(item)] if isinstance(item, TritonLiteError) else STATUS["INTERNAL"],
                           item.message if isinstance(item, TritonLiteError) else f"{type(item).__name__}: {item}")
+            elif type(item) is _Traced:
+                for response in session.traced_write(item):
+                    call.send_message(response.SerializeToString())
             else:
                 call.send_message(item.SerializeToString())
 
         session = StreamSession(self.engine, self.servicer.shm, self.servicer._info, grpc_error_mode,
-                                sink=lambda item: completions.push(lambda: deliver(item)))
+                                sink=lambda item: completions.push_ordered(lambda: deliver(item)))
         if self.engine.tracer.active:
             session.trace_context = call.stream.headers.get("traceparent", "")
         call.session = session
@@ -447,10 +466,6 @@ class _Done:
 
 
 _stream_parse = _deserializer(pb.ModelInferRequest)
-
-
-def _deserializer_for_stream(payload: bytes) -> Any:
-    return _stream_parse(payload)
 
 
 class NativeGrpcFront:

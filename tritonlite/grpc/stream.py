@@ -115,20 +115,25 @@ class StreamSession:
             if item is None:
                 return
             if type(item) is _Traced:
-                request = item.request
-                if item.response is not None:
-                    frontend_trace.send_started(request)
-                    yield item.response
-                    frontend_trace.send_ended(request, final=item.final)
-                elif item.final:
-                    frontend_trace.finished(request)
-                if item.final:
-                    with self.lock:
-                        self.traced.discard(request)
+                yield from self.traced_write(item)
                 continue
             yield item
             if isinstance(item, BaseException):
                 return
+
+    def traced_write(self, item: "_Traced") -> Iterator[Any]:
+        """Yield the response of a traced item (if any) for the writer, with GRPC_SEND_START before the
+        write and GRPC_SEND_END once the writer asks for more; a final item ends the trace."""
+        request = item.request
+        if item.response is not None:
+            frontend_trace.send_started(request)
+            yield item.response
+            frontend_trace.send_ended(request, final=item.final)
+        elif item.final:
+            frontend_trace.finished(request)
+        if item.final:
+            with self.lock:
+                self.traced.discard(request)
 
     def close(self) -> None:
         """The call ended: cancel what is still running, write the traces still held, release the writer."""

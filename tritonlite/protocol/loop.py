@@ -49,6 +49,23 @@ class LoopCompletions:
             except RuntimeError:  # the loop has closed (server stopped): nobody is waiting any more
                 pass
 
+    def push_ordered(self, callback: Callable[[], None]) -> None:
+        """Like :meth:`push`, but never runs ahead of callbacks already waiting, even on the loop's thread
+        (a stream's responses and its end must keep their order)."""
+        if threading.get_ident() == self._loop_thread and not self._items:
+            callback()
+            return
+        self._items.append(callback)
+        if not self._scheduled:
+            self._scheduled = True
+            try:
+                if threading.get_ident() == self._loop_thread:
+                    self._loop.call_soon(self._drain)
+                else:
+                    self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop has closed
+                pass
+
     def _drain(self) -> None:
         self._scheduled = False
         items = self._items
