@@ -7,12 +7,14 @@ add_sub Python model, 4 x FP32 per input) at concurrency 1 and 16 against
 
 - ``tritonlite serve`` (the CLI, one process: the baseline, measured before and after Serve; the mean counts),
 - a local Ray cluster (``ray.init``, all cores) running ``tritonlite.ray.app`` with 1 replica, then 2,
-  behind Serve's HTTP proxy on 127.0.0.1.
+  behind Serve's HTTP proxy on 127.0.0.1 (proxy -> ingress -> replica: two Serve hops);
+- Serve's own floor on the same cluster: do-nothing deployments answering the same request in one hop
+  (proxy -> deployment) and in two (proxy -> deployment -> deployment, the shape tritonlite.ray has).
 
 Printed: throughput and p50/p99 per case, then the ratios: 2 replicas / 1 replica (throughput),
-Serve / ``tritonlite serve`` (throughput), and the per-request cost Serve adds (p50 at concurrency 1,
-Serve minus ``tritonlite serve``). Every case checks that all answers were HTTP 200 and one
-``tritonclient`` answer for its values. Nothing is pinned: Serve is several processes (proxy, ingress,
+Serve / ``tritonlite serve`` (throughput), the per-request cost Serve adds (p50 at concurrency 1,
+Serve minus ``tritonlite serve``) and how much of it Serve's two-hop floor already is. Every case checks
+that all answers were HTTP 200, and each tritonlite setup one ``tritonclient`` answer for its values. Nothing is pinned: Serve is several processes (proxy, ingress,
 replicas, controller) and this is what a user gets on this machine.
 """
 
@@ -60,12 +62,14 @@ def check_values(address: str) -> None:
     np.testing.assert_array_equal(result.as_numpy("OUTPUT1"), A - B)
 
 
-def measure(name: str, address: str, concurrency: list[int], seconds: float) -> list[dict[str, Any]]:
-    check_values(address)
+def measure(name: str, address: str, concurrency: list[int], seconds: float, path: str = "/v2/models/add_sub/infer",
+            check: bool = True) -> list[dict[str, Any]]:
+    if check:
+        check_values(address)
     body, ihcl = binary_body()
     rows = []
     for conc in concurrency:
-        r = h2load(f"http://{address}/v2/models/add_sub/infer", body, [f"Inference-Header-Content-Length: {ihcl}"],
+        r = h2load(f"http://{address}{path}", body, [f"Inference-Header-Content-Length: {ihcl}"],
                    conc, seconds, core=f"0-{(os.cpu_count() or 1) - 1}", http1=True)
         r.update(setup=name, concurrency=conc)
         print(f"  {name:24s} c={conc:<3d} {r['rps']:8.0f} req/s  p50 {r['p50']:7.3f} ms  p99 {r['p99']:7.3f} ms  "
@@ -79,6 +83,32 @@ def start_cli(repo: Path) -> Server:
     cmd = [sys.executable, "-m", "tritonlite", "serve", "--model-repository", str(repo), "--http-port", str(http_port),
            "--allow-grpc", "false", "--allow-metrics", "false", "--log-info", "false"]
     return Server("tritonlite serve", cmd, dict(os.environ, PYTHONPATH=str(ROOT)), http_port, 0)
+
+
+def floor_apps() -> tuple[Any, Any]:
+    """Do-nothing Serve applications: proxy -> deployment, and proxy -> deployment -> deployment."""
+    from ray import serve
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)  # as the ingress
+    class Nothing:
+        async def __call__(self, request: Any) -> bytes:
+            await request.body()
+            return b"{}"
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)  # as the ingress
+    class Inner:
+        async def __call__(self, body: bytes) -> bytes:
+            return b"{}"
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)  # as the ingress
+    class Outer:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, request: Any) -> bytes:
+            return await self.inner.remote(await request.body())
+
+    return Nothing.bind(), Outer.bind(Inner.bind())
 
 
 def run_serve(repo: Path, replicas: list[int], concurrency: list[int], seconds: float) -> list[dict[str, Any]]:
@@ -103,6 +133,12 @@ def run_serve(repo: Path, replicas: list[int], concurrency: list[int], seconds: 
                         raise RuntimeError(f"{n} replicas did not come up")
                     time.sleep(0.5)
                 rows += measure(f"Ray Serve, {n} replica{'s' if n > 1 else ''}", f"127.0.0.1:{port}", concurrency, seconds)
+            serve.delete("bench")
+            one, two = floor_apps()
+            serve.run(one, name="floor1", route_prefix="/floor1", blocking=False)
+            serve.run(two, name="floor2", route_prefix="/floor2", blocking=False)
+            rows += measure("Serve floor, 1 hop", f"127.0.0.1:{port}", concurrency, seconds, "/floor1", check=False)
+            rows += measure("Serve floor, 2 hops", f"127.0.0.1:{port}", concurrency, seconds, "/floor2", check=False)
         finally:
             serve.shutdown()
             ray.shutdown()
@@ -121,11 +157,20 @@ def ratios(rows: list[dict[str, Any]], concurrency: list[int]) -> dict[str, floa
         if base and one:
             out[f"serve_over_cli_c{c}"] = one["rps"] / base["rps"]
             print(f"  c={c:<3d} Serve (1 replica) / tritonlite serve throughput: {out[f'serve_over_cli_c{c}']:.3f}x")
+        floor = by.get(("Serve floor, 2 hops", c))
+        if one and floor:
+            out[f"over_floor_c{c}"] = one["rps"] / floor["rps"]
+            print(f"  c={c:<3d} Serve (1 replica) / Serve's two-hop floor throughput: {out[f'over_floor_c{c}']:.2f}x")
     base, one = by.get(("tritonlite serve", 1)), by.get(("Ray Serve, 1 replica", 1))
     if base and one:
         out["added_p50_ms"] = one["p50"] - base["p50"]
         print(f"  per-request cost Serve adds (p50 at c=1): {out['added_p50_ms']:.2f} ms "
               f"({one['p50']:.3f} vs {base['p50']:.3f} ms)")
+    floor1, floor2 = by.get(("Serve floor, 1 hop", 1)), by.get(("Serve floor, 2 hops", 1))
+    if floor1 and floor2 and one:
+        out["floor1_p50_ms"], out["floor2_p50_ms"] = floor1["p50"], floor2["p50"]
+        print(f"  Serve's own floor (do-nothing, p50 at c=1): 1 hop {floor1['p50']:.2f} ms, 2 hops {floor2['p50']:.2f} ms; "
+              f"tritonlite.ray over the 2-hop floor: {one['p50'] - floor2['p50']:.2f} ms")
     return out
 
 
