@@ -3,11 +3,17 @@
     from ray import serve
     import tritonlite.ray
 
+    serve.start(http_options={"host": "127.0.0.1"}, grpc_options=tritonlite.ray.grpc_options(9000))
     handle = serve.run(tritonlite.ray.app("models/", num_replicas=2), route_prefix="/")
-    # tritonclient.http against Serve's HTTP port (8000), or Ray-native:
+    # tritonclient.http against Serve's HTTP port (8000), tritonclient.grpc against 9000, or Ray-native:
     outputs = handle.infer.remote("add_sub", {"INPUT0": a, "INPUT1": b}).result()
 
-Needs the ``ray`` extra (``pip install 'tritonlite[ray]'``, Ray 2.60). See the README's "Scale out".
+Modules: ``replica`` (one engine per replica, the doors' handlers), ``ingress`` (HTTP, gRPC and the
+handle API; model control and its log; metrics), ``routing`` (the Serve request router: sequences,
+targeted calls), ``membership`` (which replicas the ingress may use), ``grpc_proxy`` (the service on
+Serve's gRPC proxy), ``autoscaling`` (the queue-depth policy), ``metrics`` (the merged page), ``cli``
+(``tritonlite serve --ray``). Needs the ``ray`` extra (``pip install 'tritonlite[ray]'``, Ray 2.60).
+See the README's "Scale out".
 """
 
 from __future__ import annotations
