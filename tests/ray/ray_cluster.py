@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pytest
 
 from model_repos import EXAMPLES, write_model
 

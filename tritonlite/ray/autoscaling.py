@@ -16,7 +16,6 @@ min/max replicas to what the policy returns.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 PENDING_METRIC = "nv_inference_pending_request_count"

@@ -18,7 +18,6 @@ import zlib
 from typing import Any, AsyncIterator, Awaitable, Mapping
 
 import numpy as np
-from ray import serve
 from ray.exceptions import RayTaskError
 
 from tritonlite.ray.grpc_proxy import RawMessage, control_model_name, infer_sequence, rpc_methods
