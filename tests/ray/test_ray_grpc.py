@@ -54,6 +54,20 @@ def test_unary_rpcs_and_infer(cluster: Cluster) -> None:
             np.testing.assert_array_equal(got, expected)
 
 
+def test_statistics_are_summed_over_every_replica(cluster: Cluster) -> None:
+    with _client(cluster) as client:
+        a = np.ones(4, dtype=np.float32)
+        for _ in range(6):
+            client.infer("add_sub", _add_sub(a, a))
+        over_grpc = client.get_inference_statistics("add_sub", as_json=True)["model_stats"][0]
+        summed = cluster.handle.model_statistics.remote("add_sub").result(timeout_s=30)["model_stats"][0]
+        assert int(over_grpc["inference_stats"]["success"]["count"]) == summed["inference_stats"]["success"]["count"] >= 6
+        with pytest.raises(grpcclient.InferenceServerException) as info:
+            client.get_inference_statistics("nope")
+        assert info.value.status() == "StatusCode.INVALID_ARGUMENT"  # the gRPC door's answer, from one replica
+        assert "requested model 'nope' is not available" in info.value.message()
+
+
 def test_errors_keep_triton_codes_and_text(cluster: Cluster) -> None:
     a = np.zeros(4, dtype=np.float32)
     with _client(cluster) as client:

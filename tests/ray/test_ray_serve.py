@@ -131,6 +131,38 @@ def test_metrics_page_has_every_replica(cluster: Cluster) -> None:
     assert any(line.startswith("nv_inference_pending_request_count{replica=") for line in text.splitlines())
 
 
+def _success_by_replica(cluster: Cluster, model: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://{cluster.url}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("nv_inference_request_success{") and f'model="{model}"' in line:
+            found[line.split('replica="', 1)[1].split('"', 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def test_statistics_are_summed_over_every_replica(cluster: Cluster) -> None:
+    a = np.ones(4, dtype=np.float32)
+    client = cluster.client()
+    wait_for(lambda: (client.infer("add_sub", add_sub_inputs(a, a)) and
+                      len([v for v in _success_by_replica(cluster, "add_sub").values() if v > 0]) == 2), 30,
+             "both replicas to have served add_sub")
+    per_replica = _success_by_replica(cluster, "add_sub")
+    stats = client.get_inference_statistics("add_sub")["model_stats"]
+    assert [(s["name"], s["version"]) for s in stats] == [("add_sub", "1")]
+    inference = stats[0]["inference_stats"]
+    assert inference["success"]["count"] == sum(per_replica.values()) > max(per_replica.values())
+    assert inference["fail"]["count"] == 0
+    everything = client.get_inference_statistics()["model_stats"]
+    assert {s["name"] for s in everything} >= {"add_sub", "accum", "square"}
+    handle_stats = cluster.handle.model_statistics.remote("add_sub").result(timeout_s=30)
+    assert handle_stats["model_stats"][0]["inference_stats"]["success"]["count"] == sum(per_replica.values())
+    with pytest.raises(Exception) as info:
+        client.get_inference_statistics("nope")
+    assert info.value.status() == "400"  # the door's (and Triton's) answer, from one replica
+    assert "requested model 'nope' is not available" in info.value.message()
+
+
 def _replica_pid(replica_id: str) -> int:
     actor = ray.get_actor(f"SERVE_REPLICA::tritonlite#TritonReplica#{replica_id}", namespace="serve")
     return int(ray.get(actor.__ray_call__.remote(lambda _self: __import__("os").getpid()), timeout=30))

@@ -76,6 +76,24 @@ def infer_sequence(request: bytes) -> tuple[Any, bool]:
     return value, bool(end is not None and end.WhichOneof("parameter_choice") == "bool_param" and end.bool_param)
 
 
+def statistics_target(request: bytes) -> tuple[str, str]:
+    """(model name, version) of a serialized ``ModelStatisticsRequest`` (empty: every model)."""
+    try:
+        parsed = pb.ModelStatisticsRequest.FromString(request)
+    except Exception:  # noqa: BLE001 - a replica answers it with INVALID_ARGUMENT
+        return "", ""
+    return parsed.name, parsed.version
+
+
+def statistics_response(stats: dict[str, Any]) -> bytes:
+    """A serialized ``ModelStatisticsResponse`` of Triton's statistics JSON (the gRPC door's mapping)."""
+    from google.protobuf import json_format
+
+    resp = pb.ModelStatisticsResponse()
+    json_format.ParseDict(stats, resp, ignore_unknown_fields=True)
+    return resp.SerializeToString()
+
+
 def control_model_name(method: str, request: bytes) -> str | None:
     """The model a ``RepositoryModelLoad``/``Unload`` request names (None: unparsable)."""
     cls = pb.RepositoryModelLoadRequest if method == "RepositoryModelLoad" else pb.RepositoryModelUnloadRequest
@@ -86,4 +104,4 @@ def control_model_name(method: str, request: bytes) -> str | None:
 
 
 __all__ = ["GRPC_SERVICER_FUNCTION", "RawMessage", "SERVICE", "add_inference_service", "control_model_name",
-           "infer_sequence", "rpc_methods"]
+           "infer_sequence", "rpc_methods", "statistics_response", "statistics_target"]

@@ -16,20 +16,24 @@ import logging
 import re
 import zlib
 from typing import Any, AsyncIterator, Awaitable, Mapping
+from urllib.parse import unquote
 
 import numpy as np
 from ray.exceptions import RayTaskError
 
-from tritonlite.ray.grpc_proxy import RawMessage, control_model_name, infer_sequence, rpc_methods
+from tritonlite.ray.grpc_proxy import (RawMessage, control_model_name, infer_sequence, rpc_methods, statistics_response,
+                                      statistics_target)
 from tritonlite.ray.membership import membership
 from tritonlite.ray.metrics import merge_replica_pages
 from tritonlite.ray.routing import ROUTE_KWARG, replica_route, sequence_route
+from tritonlite.workers.aggregate import merge_statistics
 
 _log = logging.getLogger("tritonlite.ray")
 
 RETRYABLE = "tritonlite replica unavailable, retry the request"
 _REPO_CONTROL = re.compile(r"/v2/repository/models/([^/]+)/(load|unload)")
 _INFER = re.compile(r"/v2/models/[^/]+(?:/versions/[0-9]+)?/infer")
+_STATS = re.compile(r"/v2/models(?:/([^/]+)(?:/versions/([0-9]+))?)?/stats")
 _GRPC_CONTROL = ("RepositoryModelLoad", "RepositoryModelUnload")
 _WATCH_S = 0.25  # how often a call aimed at one replica checks that the replica is still there
 _STREAM_WINDOW = 64  # requests of one ModelStreamInfer call in flight at once
@@ -170,6 +174,15 @@ class TritonIngress:
             if self._members.unsynced():
                 await asyncio.sleep(0.5)
 
+    async def _merged_statistics(self, name: str, version: str) -> dict[str, Any] | None:
+        """Statistics summed over every replica; None when a replica refuses (an unknown model: one
+        replica then answers the request itself, with the door's own error)."""
+        try:
+            answers = await self._each_replica("model_statistics", name, version)
+        except RayTaskError:
+            return None
+        return merge_statistics(list(answers.values())) if answers else None
+
     # ---- HTTP -----------------------------------------------------------------------------------------
     async def __call__(self, request: Any) -> Any:
         from starlette.responses import Response
@@ -202,6 +215,10 @@ class TritonIngress:
                     return _error(503, f"{RETRYABLE}: no running replica")
                 failed = [a for a in answers.values() if a[0] != 200]
                 return failed[0] if failed else next(iter(answers.values()))
+            stats = _STATS.fullmatch(path) if method == "GET" else None
+            if stats and (merged := await self._merged_statistics(unquote(stats.group(1) or ""), stats.group(2) or "")):
+                return 200, [("Content-Type", "application/json")], json.dumps(
+                    merged, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             seq, end = _sequence(path, headers, body)
             return await self._call("http_request", method, path, query, headers, body, route=sequence_route(seq, end))
         except Exception as exc:  # a replica died, Serve refused, or no answer in time: retryable, never a hang
@@ -218,6 +235,8 @@ class TritonIngress:
                     raise ReplicaGone("no running replica")
                 failed = [a for a in answers.values() if a[0] != "OK"]
                 code, details, payload = failed[0] if failed else next(iter(answers.values()))
+            elif method == "ModelStatistics" and (merged := await self._merged_statistics(*statistics_target(request))):
+                code, details, payload = "OK", "", statistics_response(merged)
             else:
                 route = sequence_route(*infer_sequence(request)) if method == "ModelInfer" else None
                 code, details, payload = await self._call("grpc_unary", method, request, metadata, route=route)
@@ -306,6 +325,13 @@ class TritonIngress:
     async def unload_model(self, name: str, unload_dependents: bool = False) -> list[str]:
         """Unload a model on every replica; returns the replica ids that did."""
         return sorted(await self._control_call(name, "unload_model", name, unload_dependents))
+
+    async def model_statistics(self, name: str = "", version: str = "") -> dict[str, Any]:
+        """Triton's statistics of ``name`` (every model if empty), summed over every replica."""
+        merged = await self._merged_statistics(name, version)
+        if merged is None:  # raise the engine's own error
+            return await self._call("model_statistics", name, version)
+        return merged
 
     async def metrics(self) -> str:
         """Every replica's metrics page, merged with a ``replica`` label."""

@@ -171,6 +171,10 @@ class TritonReplica:
             self.control_version = version
         return self.control_version
 
+    def model_statistics(self, name: str = "", version: str = "", **_route: Any) -> dict[str, Any]:
+        """This replica's share of Triton's statistics (the ingress sums every replica's)."""
+        return self.engine.model_statistics(name, version)
+
     def metrics_text(self, **_route: Any) -> tuple[str, str]:
         """(this replica's unique id, its engine's Prometheus page)."""
         return self.unique_id, self.engine.metrics() if self.engine.metrics_enabled else ""
