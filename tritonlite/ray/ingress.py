@@ -2,7 +2,8 @@
 
 It forwards each request to a replica (by correlation id for sequence requests, see
 :mod:`tritonlite.ray.routing`), sends model control to every replica and keeps it in a control log
-that replicas joining later replay before they take traffic, and merges every replica's metrics.
+that replicas joining later replay before they take traffic, and merges every replica's metrics and
+statistics.
 A replica that dies, or does not answer in time, costs its callers a retryable error (HTTP 503,
 gRPC UNAVAILABLE, :class:`~tritonlite.errors.UnavailableError`), never a hang.
 """
