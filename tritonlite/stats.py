@@ -52,6 +52,7 @@ class ModelStats:
         self.execution_count = 0
         self.last_inference_ms = 0
         self.durations: dict[str, Duration] = {k: Duration() for k in _DURATIONS}
+        self._success_durations = tuple(self.durations[k] for k in ("success", "queue", "compute_input", "compute_infer", "compute_output"))
         self.batches: dict[int, BatchStat] = {}
         self.responses: dict[int, dict[str, Duration]] = {}
         self.failures: dict[str, int] = dict.fromkeys(FAILURE_REASONS, 0)
@@ -81,13 +82,18 @@ class ModelStats:
 
     def record_success(self, queue_start: int, compute_start: int, input_end: int, infer_end: int, output_end: int, end: int) -> None:
         """One request finished well: success, queue and the three compute phases."""
+        success, queue, c_input, c_infer, c_output = self._success_durations
         with self._lock:
-            d = self.durations
-            d["success"].add(end - queue_start)
-            d["queue"].add(compute_start - queue_start)
-            d["compute_input"].add(input_end - compute_start)
-            d["compute_infer"].add(infer_end - input_end)
-            d["compute_output"].add(output_end - infer_end)
+            success.count += 1
+            success.ns += max(0, end - queue_start)
+            queue.count += 1
+            queue.ns += max(0, compute_start - queue_start)
+            c_input.count += 1
+            c_input.ns += max(0, input_end - compute_start)
+            c_infer.count += 1
+            c_infer.ns += max(0, infer_end - input_end)
+            c_output.count += 1
+            c_output.ns += max(0, output_end - infer_end)
             self.last_inference_ms = time.time_ns() // 1_000_000
         for cb in self.listeners:
             cb("success", (queue_start, compute_start, input_end, infer_end, output_end, end))

@@ -458,6 +458,24 @@ class H2Connection(asyncio.Protocol):
         stream.outq.append([data, end_stream])
         self._pump(stream)
 
+    def send_unary_response(self, stream: Stream, headers: bytes, data: bytes, trailers: bytes) -> None:
+        """HEADERS, one DATA and the trailing HEADERS of a whole answer, as one write when the windows allow."""
+        if stream.reset or self.closed:
+            return
+        n = len(data)
+        if stream.outq or n > self.peer_max_frame or n > stream.send_window or n > self.send_window:
+            self.send_headers(stream, headers)
+            self.send_data(stream, data)
+            self.send_trailers(stream, trailers)
+            return
+        stream.send_window -= n
+        self.send_window -= n
+        sid = stream.id
+        self._write(b"".join((frame_header(HEADERS, END_HEADERS, sid, len(headers)), headers,
+                              frame_header(DATA, 0, sid, n), data,
+                              frame_header(HEADERS, END_HEADERS | END_STREAM, sid, len(trailers)), trailers)))
+        self._close_local(stream)
+
     def send_trailers(self, stream: Stream, block: bytes) -> None:
         """The trailing HEADERS (END_STREAM); queued behind data still waiting for window."""
         if stream.reset or self.closed:

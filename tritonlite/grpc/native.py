@@ -112,11 +112,19 @@ class _Call:
             self.conn.send_trailers(self.stream, _status_block(code, message, self.headers_sent))
 
     def reply(self, payload: bytes) -> None:
-        """One response message and OK (a unary call's answer)."""
+        """One response message and OK (a unary call's answer): headers, message and trailers in one write."""
         if self.done:
             return
-        self.send_message(payload)
-        self.finish()
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.headers_sent:
+            self.send_message(payload)
+            self.conn.send_trailers(self.stream, _OK_TRAILERS)
+            return
+        self.headers_sent = True
+        self.conn.send_unary_response(self.stream, _RESPONSE_HEADERS, b"\x00" + len(payload).to_bytes(4, "big") + payload,
+                                      _OK_TRAILERS)
 
     def fail(self, exc: BaseException) -> None:
         if not isinstance(exc, TritonLiteError):
@@ -226,6 +234,13 @@ class GrpcCalls:
     def on_data(self, conn: h2.H2Connection, stream: h2.Stream, data: bytearray, end_stream: bool) -> None:
         call: _Call = stream.handler_state
         if call is None or call.done:
+            return
+        if end_stream and call.session is None and not call.buf and call.message is None and len(data) >= 5 \
+                and data[0] == 0 and int.from_bytes(data[1:5], "big") == len(data) - 5 and len(data) - 5 <= self.max_message:
+            # the common unary call: one whole uncompressed message, then the end of the stream
+            call.messages = 1
+            call.message = bytes(data[5:])
+            self._dispatch(call)
             return
         if data:
             buf = call.buf

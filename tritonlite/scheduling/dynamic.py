@@ -197,6 +197,13 @@ class DynamicBatchScheduler:
         self._ordering = _Ordering() if config.dynamic_batching.preserve_ordering else None
         self._cond = threading.Condition(threading.Lock())
         self._stopping = False
+        # a burst handed over by run_inline_many may skip the queue when queueing could not change how it
+        # runs: no preferred sizes, batch keys, ordering, priorities, queue limits or queue timeouts
+        db = config.dynamic_batching
+        policies = [db.default_queue_policy, *dict(db.priority_queue_policy).values()]
+        self._direct = (not self._form.preferred and self._key is None and not db.preserve_ordering
+                        and not int(db.priority_levels)
+                        and not any(int(p.max_queue_size) or int(p.default_timeout_microseconds) for p in policies))
         model = runner.model_name
         self._workers = [_Worker(n, inst, f"tritonlite.{model}.{n}", self) for n, inst in instances]
         self._idle: deque[_Worker] = deque(self._workers)
@@ -244,6 +251,13 @@ class DynamicBatchScheduler:
         now = time.monotonic_ns()
         key_of = self._key
         with self._cond:
+            if self._direct and not self._queues.size and self._idle and not self._stopping:
+                # nothing waits and nothing could reorder, limit or hold these: they are the next batches
+                worker = self._idle.popleft()
+        if worker is not None:
+            self._run_direct(worker, requests)
+            return
+        with self._cond:
             if self._stopping:
                 error = UnavailableError(f"model '{self._runner.model_name}' is unloading")
                 failed = [(r, error, "OTHER") for r in requests]
@@ -260,6 +274,29 @@ class DynamicBatchScheduler:
             r.sink.fail(error, reason)  # type: ignore[union-attr]
         if worker is not None:
             self._drive(worker)
+
+    def _run_direct(self, worker: _Worker, requests: Sequence[InferenceRequest]) -> None:
+        """Run ``requests`` as batches of up to max_batch_size, in order, as ``worker``; then whatever
+        other threads queued meanwhile (:meth:`_drive`)."""
+        run, instance, limit = self._runner.run, worker.instance, self._form.max_batch
+        batch: list[InferenceRequest] = []
+        size = 0
+        for r in requests:
+            n = r.batch_size or 1
+            if batch and size + n > limit:
+                self._run_guarded(run, instance, batch, worker)
+                batch, size = [], 0
+            batch.append(r)
+            size += n
+        if batch:
+            self._run_guarded(run, instance, batch, worker)
+        self._drive(worker)
+
+    def _run_guarded(self, run: Callable[..., Any], instance: BackendInstance, batch: list[InferenceRequest], worker: _Worker) -> None:
+        try:
+            run(instance, batch)
+        except Exception:  # a failing sink callback must not stop the caller
+            _log.exception("batch of model '%s' failed on instance %s", self._runner.model_name, worker.name)
 
     def _drive(self, worker: _Worker) -> None:
         """Run batches as ``worker`` in this thread until the queue is empty, then give it back."""
