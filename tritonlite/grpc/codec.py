@@ -62,6 +62,8 @@ class DecodedRequest:
     version_text: str = ""
     outputs: dict[str, OutputSpec] = field(default_factory=dict)
     enable_empty_final: bool = False
+    #: the request options parsed from ``parameters`` (None: none given); kept for decode plans
+    options: dict[str, Any] | None = None
 
 
 class Malformed:
@@ -263,20 +265,21 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
         if shm is not None or count:
             specs[out.name] = OutputSpec(count, shm)
 
-    request = InferenceRequest(
-        model_name=model,
-        inputs=inputs,
-        requested_outputs=tuple(requested) if requested else None,
-        model_version=version,
-        id=msg.id,
-    )
+    request = build_core_request(model, inputs, tuple(requested) if requested else None, version, msg.id, options)
+    return DecodedRequest(request, msg.model_version, specs, empty_final, options)
+
+
+def build_core_request(model: str, inputs: dict[str, np.ndarray], requested: tuple[str, ...] | None, version: int,
+                       request_id: str, options: dict[str, Any] | None) -> InferenceRequest:
+    """The core request of a decoded ``ModelInferRequest`` (``options``: from its parameters, or None)."""
+    request = InferenceRequest(model_name=model, inputs=inputs, requested_outputs=requested, model_version=version, id=request_id)
     if options is not None:
-        request.parameters = options["parameters"]
+        request.parameters = dict(options["parameters"])
         request.priority = options["priority"]
         request.timeout_us = options["timeout_us"]
         request.correlation_id = options["correlation_id"]
         request.flags = options["flags"]
-    return DecodedRequest(request, msg.model_version, specs, empty_final)
+    return request
 
 
 # ---- response ---------------------------------------------------------------------------------------
@@ -380,6 +383,7 @@ __all__ = [
     "Malformed",
     "OutputSpec",
     "decode_infer_request",
+    "build_core_request",
     "encode_infer_response",
     "error_stream_response",
     "error_message",

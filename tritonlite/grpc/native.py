@@ -29,6 +29,7 @@ from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_
 from tritonlite.grpc.servicer import DECOUPLED_UNARY, HEALTH_SERVICE, SERVICE, InferenceServicer, _deserializer
 from tritonlite.grpc import frontend_trace
 from tritonlite.grpc.stream import StreamSession, _Traced
+from tritonlite.grpc.wire import InferPlans
 from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, new_event_loop, runs_fast
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.status import grpc_status_name
@@ -193,7 +194,8 @@ class GrpcCalls:
         self.passes: PassSubmitter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.active: set[_Call] = set()
-        self._parse_infer = _deserializer(pb.ModelInferRequest)
+        #: decode plans / response heads of repeated ModelInfer shapes (tritonlite/grpc/wire.py)
+        self.plans = InferPlans(_deserializer(pb.ModelInferRequest))
         self._unary: dict[str, tuple[Callable[[bytes], Any], Callable[..., Any]]] = {}
         service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
         for method in service.methods:
@@ -377,14 +379,13 @@ class GrpcCalls:
         self.completions.push(answer)  # type: ignore[union-attr]
 
     def _model_infer(self, call: _Call, payload: bytes) -> None:
-        msg = self._parse_infer(payload)
-        read_end = time.monotonic_ns()
-        if type(msg) is Malformed:
-            self._end(call, STATUS["INVALID_ARGUMENT"], msg.message)
-            return
         engine = self.engine
         try:
-            decoded = decode_infer_request(msg, self.servicer.shm)
+            decoded = self.plans.decode(payload, self.servicer.shm, decode_infer_request)
+            read_end = time.monotonic_ns()
+            if type(decoded) is Malformed:
+                self._end(call, STATUS["INVALID_ARGUMENT"], decoded.message)
+                return
             request = decoded.request
             info = model_info(engine, request.model_name, request.model_version)
         except TritonLiteError as exc:
@@ -402,6 +403,7 @@ class GrpcCalls:
         completions = self.completions
         servicer = self.servicer
         active = self.active
+        plans = self.plans
 
         def finish() -> None:
             active.discard(call)
@@ -412,7 +414,7 @@ class GrpcCalls:
             data = None
             if error is None:
                 try:
-                    data = encode_infer_response(done.result, decoded, servicer._info(request.model_name), servicer.shm).SerializeToString()
+                    data = plans.encode(done.result, decoded, servicer._info(request.model_name), servicer.shm)
                 except Exception as exc:  # noqa: BLE001 - an output that cannot be encoded
                     error = exc
             if request.trace is None:
