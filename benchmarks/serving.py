@@ -342,6 +342,72 @@ def run_row(server: Server, model: str, proto: str, conc: int, seconds: float, c
     return r
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (their threads included)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        try:
+            for task in os.listdir(f"/proc/{pids[i]}/task"):
+                try:
+                    with open(f"/proc/{pids[i]}/task/{task}/children") as f:
+                        pids += [int(c) for c in f.read().split()]
+                except OSError:
+                    pass
+        except OSError:
+            pass
+        i += 1
+    total = 0
+    for p in set(pids):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_workers(workers: int, seconds: float, model: str = "add_sub", concurrency: int = 16) -> None:
+    """``tritonlite serve`` as one process pinned to core 0 (h2load on core 1), then ``--workers N`` on
+    every core (h2load unpinned too), HTTP binary; prints the throughput ratio and where the CPU went."""
+    import resource
+
+    def serve(extra: list[str], core: str | None) -> tuple[subprocess.Popen, int]:
+        hp, gp, mp = _free_port(), _free_port(), _free_port()
+        cmd = (["taskset", "-c", core] if core else []) + [
+            sys.executable, "-m", "tritonlite", "serve", "--model-repository", str(repo), "--http-port", str(hp),
+            "--grpc-port", str(gp), "--metrics-port", str(mp), *extra]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        _wait_ready(hp, proc)
+        return proc, hp
+
+    every = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    body, ihcl = http_binary_body(model)
+    with tempfile.TemporaryDirectory(prefix="tl-workers-") as tmp:
+        repo = build_repository(Path(tmp) / "models", with_onnx=False)
+        figures: dict[int, float] = {}
+        for n, server_core, client_core in ((1, "0", "1"), (workers, None, every)):
+            proc, port = serve(["--workers", str(n)] if n > 1 else [], server_core)
+            try:
+                url = f"http://127.0.0.1:{port}/v2/models/{model}/infer"
+                headers = [f"Inference-Header-Content-Length: {ihcl}"]
+                h2load(url, body, headers, concurrency, 1, client_core, True)
+                cpu0, child0 = _tree_cpu_seconds(proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+                r = h2load(url, body, headers, concurrency, seconds, client_core, True)
+                cpu1, child1 = _tree_cpu_seconds(proc.pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(60)
+            client_cpu = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)
+            span = seconds + 1.0  # h2load's warm-up second is inside its run
+            figures[n] = r["rps"]
+            print(f"  {n} worker(s), server on core(s) {server_core or every}, h2load on {client_core}: {r['rps']:9.0f} req/s  "
+                  f"p50 {r['p50']:.3f} ms  server CPU {(cpu1 - cpu0) / span:.2f} cores ({(cpu1 - cpu0) / (r['rps'] * span) * 1e6:.0f} us a request), "
+                  f"h2load CPU {client_cpu / span:.2f} cores", flush=True)
+        print(f"\n{model} HTTP binary c={concurrency}: {workers} workers on every core = {figures[workers] / figures[1]:.2f}x one pinned core")
+
+
 def print_ratios(results: list[dict[str, Any]]) -> None:
     print("\nratios tritonlite / Triton (throughput: higher is better; p50: lower is better)")
     for r in results:
@@ -371,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--http-inline-us", type=float, default=None,
                    help="tritonlite's HttpServer(inline_compute_us=...) (default: the server's default)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="instead of the rows: add_sub HTTP binary c=16, one pinned process vs tritonlite serve --workers N on every core")
     p.add_argument("--serve", nargs=3, metavar=("REPO", "HTTP_PORT", "GRPC_PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
@@ -378,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if shutil.which("h2load") is None:
         raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
+    if args.workers:
+        run_workers(args.workers, args.seconds)
+        return 0
     if args.matrix:
         rows = [(m, pr, c) for m in (args.models or list(MODELS)) for pr in args.protocols for c in args.concurrency]
     else:
