@@ -9,6 +9,10 @@ C, HTTP/1.1 keep-alive for HTTP and h2c with a pre-serialised length-prefixed me
 client is not the bottleneck. The server runs in its own process pinned to one core and h2load to
 another (``taskset``); every run is checked against the server's statistics (all requests succeeded).
 
+``--workers N`` measures something else: ``tritonlite serve`` (add_sub, HTTP binary, c=16) as one process
+pinned to one core against ``--workers N`` processes on every core, with the CPU the server and h2load used.
+``--grpc-frontend grpcio`` serves gRPC with grpcio's server instead of tritonlite's own HTTP/2 front.
+
 With ``--tritonserver`` the same repository is served by a real ``tritonserver`` binary (pinned to the same
 core) in the same run and the ratios tritonlite / Triton are printed. ``auto`` finds the binary of an
 ``nvidia-pytriton`` install in ``--triton-venv`` (a separate venv; pytriton's pins clash with ours).
@@ -188,7 +192,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_tritonlite(repo: str, http_port: int, grpc_port: int, inline_us: float | None = None) -> None:
+def serve_tritonlite(repo: str, http_port: int, grpc_port: int, inline_us: float | None = None, grpc_frontend: str = "native") -> None:
     """Child-process entry: one engine behind both doors until SIGTERM."""
     from tritonlite import InferenceEngine
     from tritonlite.grpc import GrpcServer
@@ -203,7 +207,7 @@ def serve_tritonlite(repo: str, http_port: int, grpc_port: int, inline_us: float
     signal.signal(signal.SIGTERM, on_term)
     with InferenceEngine(repo) as engine:
         http = HttpServer(engine, "127.0.0.1", http_port, **({} if inline_us is None else {"inline_compute_us": inline_us})).start()
-        grpc_server = GrpcServer(engine, "127.0.0.1", grpc_port).start()
+        grpc_server = GrpcServer(engine, "127.0.0.1", grpc_port, frontend=grpc_frontend).start()
         print("READY", flush=True)
         while not stop:
             time.sleep(0.2)
@@ -252,11 +256,12 @@ class Server:
                 self.proc.wait()
 
 
-def start_tritonlite(repo: Path, core: str, inline_us: float | None = None) -> Server:
+def start_tritonlite(repo: Path, core: str, inline_us: float | None = None, grpc_frontend: str = "native") -> Server:
     http_port, grpc_port = _free_port(), _free_port()
     cmd = ["taskset", "-c", core, sys.executable, str(Path(__file__).resolve()), "--serve", str(repo), str(http_port), str(grpc_port)]
     if inline_us is not None:
         cmd += ["--http-inline-us", str(inline_us)]
+    cmd += ["--grpc-frontend", grpc_frontend]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return Server("tritonlite", cmd, env, http_port, grpc_port)
 
@@ -439,10 +444,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="tritonlite's HttpServer(inline_compute_us=...) (default: the server's default)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="instead of the rows: add_sub HTTP binary c=16, one pinned process vs tritonlite serve --workers N on every core")
+    p.add_argument("--grpc-frontend", default="native", choices=("native", "grpcio"), help="tritonlite's gRPC front")
     p.add_argument("--serve", nargs=3, metavar=("REPO", "HTTP_PORT", "GRPC_PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
-        serve_tritonlite(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.http_inline_us)
+        serve_tritonlite(args.serve[0], int(args.serve[1]), int(args.serve[2]), args.http_inline_us, args.grpc_frontend)
         return 0
     if shutil.which("h2load") is None:
         raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
@@ -457,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         repo = build_repository(Path(tmp) / "models", with_onnx=any(m == "add_sub_onnx" for m, _, _ in rows))
         print(f"server on core {args.server_core}, h2load on core {args.client_core}, {args.seconds:g} s per case")
         results: list[dict[str, Any]] = []
-        servers = [start_tritonlite(repo, args.server_core, args.http_inline_us)]
+        servers = [start_tritonlite(repo, args.server_core, args.http_inline_us, args.grpc_frontend)]
         try:
             if args.tritonserver:
                 binary, env = (find_tritonserver(args.triton_venv) if args.tritonserver == "auto"
