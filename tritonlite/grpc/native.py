@@ -194,6 +194,7 @@ class GrpcCalls:
         self.passes: PassSubmitter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.active: set[_Call] = set()
+        self._fast_headers: dict[str, str] | None = None
         #: decode plans / response heads of repeated ModelInfer shapes (tritonlite/grpc/wire.py)
         self.plans = InferPlans(_deserializer(pb.ModelInferRequest))
         self._unary: dict[str, tuple[Callable[[bytes], Any], Callable[..., Any]]] = {}
@@ -211,6 +212,11 @@ class GrpcCalls:
     # ---- h2.CallHandler -------------------------------------------------------------------------------
     def on_headers(self, conn: h2.H2Connection, stream: h2.Stream) -> None:
         headers = stream.headers
+        fast = self._fast_headers
+        if fast is headers:  # the same decoded block as the last plain ModelInfer call: same routing
+            call = stream.handler_state = _Call(conn, stream, "ModelInfer")
+            self.active.add(call)
+            return
         path = headers.get(":path", "")
         service, _, method = path[1:].partition("/")
         call = _Call(conn, stream, method if service in (SERVICE, HEALTH_SERVICE) else "")
@@ -232,6 +238,10 @@ class GrpcCalls:
         self.active.add(call)
         if method == "ModelStreamInfer":
             self._open_stream(call)
+        elif method == "ModelInfer" and timeout is None and call.encoding == "identity":
+            # header blocks seen before come back as the same dict (H2Connection's block cache): the
+            # next call with this very dict needs none of the checks above
+            self._fast_headers = headers
 
     def on_data(self, conn: h2.H2Connection, stream: h2.Stream, data: bytearray, end_stream: bool) -> None:
         call: _Call = stream.handler_state

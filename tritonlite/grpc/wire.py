@@ -91,6 +91,8 @@ class InferPlans:
         self._parse = parse  # bytes -> message or Malformed (the servicer's deserializer)
         self._plans: dict[bytes, _Plan] = {}
         self._heads: dict[tuple[Any, ...], bytes] = {}
+        #: (leading bytes, plan) of the last planned message
+        self._last: tuple[bytes, _Plan] | None = None
 
     # ---- requests -------------------------------------------------------------------------------------
     def decode(self, payload: bytes, registry: Any, full: Callable[[Any, Any], DecodedRequest]) -> DecodedRequest | Any:
@@ -98,12 +100,23 @@ class InferPlans:
 
         ``full(msg, registry)`` is the full decoder (its errors propagate, as they would without plans).
         """
+        n = len(payload)
+        last = self._last
+        if last is not None:  # the common case: the same shape as the previous call
+            prefix, plan = last
+            start = len(prefix)
+            if start < n and payload[start] == _RAW_INPUT_TAG and payload.startswith(prefix):
+                raws = self._raws(payload, start, n, len(plan.inputs))
+                if raws is not None:
+                    return plan.build(raws)
         start, n = self._split(payload)
         if start >= 0:
-            plan = self._plans.get(payload[:start])
+            prefix = payload[:start]
+            plan = self._plans.get(prefix)
             if plan is not None:
                 raws = self._raws(payload, start, n, len(plan.inputs))
                 if raws is not None:
+                    self._last = (prefix, plan)
                     return plan.build(raws)
         msg = self._parse(payload)
         if not isinstance(msg, pb.ModelInferRequest):
@@ -112,7 +125,9 @@ class InferPlans:
         if start >= 0 and self._plannable(msg, decoded):
             if len(self._plans) >= _MAX_PLANS:
                 self._plans.clear()
-            self._plans[payload[:start]] = _Plan(decoded, msg, getattr(decoded, "options", None))
+                self._last = None
+            plan = self._plans[payload[:start]] = _Plan(decoded, msg, decoded.options)
+            self._last = (payload[:start], plan)
         return decoded
 
     @staticmethod
