@@ -198,10 +198,11 @@ class DynamicBatchScheduler:
         self._cond = threading.Condition(threading.Lock())
         self._stopping = False
         # a burst handed over by run_inline_many may skip the queue when queueing could not change how it
-        # runs: no preferred sizes, batch keys, ordering, priorities, queue limits or queue timeouts
+        # runs: no preferred sizes (but max_batch_size, which normalisation adds and which is how batches are cut
+        # anyway), batch keys, ordering, priorities, queue limits or queue timeouts
         db = config.dynamic_batching
         policies = [db.default_queue_policy, *dict(db.priority_queue_policy).values()]
-        self._direct = (not self._form.preferred and self._key is None and not db.preserve_ordering
+        self._direct = (not self._form.preferred - {self._form.max_batch} and self._key is None and not db.preserve_ordering
                         and not int(db.priority_levels)
                         and not any(int(p.max_queue_size) or int(p.default_timeout_microseconds) for p in policies))
         model = runner.model_name
