@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import urllib.request
 from typing import Iterator
 
 import pytest
@@ -56,6 +57,8 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto keeps its buckets per process, not per server: start from none (other tests made theirs)
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=10).close()
     try:
         s3fs.S3FileSystem(client_kwargs={"endpoint_url": f"http://{host}:{port}"}, skip_instance_cache=True).mkdir("models")
         yield f"{host}:{port}"
