@@ -24,13 +24,23 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from tritonlite.errors import InternalError, TritonLiteError, UnsupportedError
-from tritonlite.grpc import h2
-from tritonlite.grpc.codec import Malformed, decode_infer_request, encode_infer_response
-from tritonlite.grpc.servicer import DECOUPLED_UNARY, HEALTH_SERVICE, SERVICE, InferenceServicer, _deserializer
-from tritonlite.grpc import frontend_trace
+from tritonlite.grpc import frontend_trace, h2
+from tritonlite.grpc.codec import Malformed, decode_infer_request
+from tritonlite.grpc.servicer import (
+    DECOUPLED_UNARY,
+    HEALTH_SERVICE,
+    SERVICE,
+    InferenceServicer,
+    _deserializer,
+)
 from tritonlite.grpc.stream import StreamSession, _Traced
 from tritonlite.grpc.wire import InferPlans
-from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, new_event_loop, runs_fast
+from tritonlite.protocol.loop import (
+    LoopCompletions,
+    PassSubmitter,
+    runs_fast,
+    start_loop_thread,
+)
 from tritonlite.protocol.models import model_info
 from tritonlite.protocol.status import grpc_status_name
 from tritonlite.protos import grpc_service_pb2 as pb
@@ -343,29 +353,12 @@ class GrpcCalls:
         else:
             parse, behaviour = self._unary[method]
             try:
-                self.executor.submit(self._in_pool, call, parse, behaviour, payload)
+                self.executor.submit(self._run_servicer, call, parse, behaviour, payload)
             except RuntimeError:  # the pool shut down: the server is stopping
                 self._end(call, STATUS["UNAVAILABLE"], "the server is shutting down")
 
     def _run_servicer(self, call: _Call, parse: Callable[[bytes], Any], behaviour: Callable[..., Any], payload: bytes) -> None:
-        context = _Context(_metadata(call.stream.headers))
-        try:
-            response = behaviour(parse(payload), context)
-            data, code, message = response.SerializeToString(), 0, ""
-        except _Abort as exc:
-            data, code, message = b"", exc.code, exc.details
-        except Exception as exc:  # noqa: BLE001 - the servicer's own decorator maps expected errors
-            _log.error("gRPC handler failed", exc_info=exc)
-            data, code, message = b"", STATUS["INTERNAL"], f"{type(exc).__name__}: {exc}"
-        for callback in context.callbacks:
-            callback()
-        self.active.discard(call)
-        if code == 0:
-            call.reply(data)
-        else:
-            call.finish(code, message)
-
-    def _in_pool(self, call: _Call, parse: Callable[[bytes], Any], behaviour: Callable[..., Any], payload: bytes) -> None:
+        """Run a shared servicer method (on the loop, or in the pool: the answer goes back to the loop)."""
         context = _Context(_metadata(call.stream.headers))
         try:
             response = behaviour(parse(payload), context)
@@ -530,26 +523,7 @@ class NativeGrpcFront:
             raise
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._serve(sock, ready))
-            except BaseException as exc:  # pragma: no cover - surfaced in start()
-                failure.append(exc)
-                ready.set()
-            finally:
-                loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"tritonlite.grpc.server:{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            raise failure[0]
+        self._thread, self._loop = start_loop_thread(f"tritonlite.grpc.server:{self.port}", lambda ready: self._serve(sock, ready))
 
     async def _serve(self, sock: Any, ready: threading.Event) -> None:
         loop = asyncio.get_running_loop()

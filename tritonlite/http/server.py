@@ -19,7 +19,7 @@ from typing import Any
 
 from tritonlite.http.connection import HttpConnection
 from tritonlite.http.routes import HttpApp
-from tritonlite.protocol.loop import new_event_loop
+from tritonlite.protocol.loop import start_loop_thread
 
 DEFAULT_MAX_INPUT_SIZE = 64 * 1024 * 1024
 #: a model whose requests compute faster than this on average runs on the event loop's thread when an
@@ -70,31 +70,8 @@ class HttpServer:
             raise RuntimeError("HttpServer already started")
         app = HttpApp(self.engine, max_input_size=self.max_input_size, allow_shm=self.allow_shm,
                       inline_compute_us=self.inline_compute_us)
-        ready = threading.Event()
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            loop = new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._serve(app, ready))
-            except BaseException as exc:  # bind errors surface in start()
-                failure.append(exc)
-                ready.set()
-            finally:
-                try:
-                    loop.run_until_complete(loop.shutdown_asyncgens())
-                    loop.run_until_complete(loop.shutdown_default_executor())
-                finally:
-                    loop.close()
-
-        self._thread = threading.Thread(target=run, name=f"tritonlite.http.server:{self.requested_port}", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = None
-            raise failure[0]
+        self._thread, self._loop = start_loop_thread(f"tritonlite.http.server:{self.requested_port}",
+                                                     lambda ready: self._serve(app, ready))
         return self
 
     async def _serve(self, app: HttpApp, ready: threading.Event) -> None:

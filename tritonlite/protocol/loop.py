@@ -14,7 +14,7 @@ import collections
 import logging
 import os
 import threading
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 _log = logging.getLogger("tritonlite.protocol")
 
@@ -41,13 +41,7 @@ class LoopCompletions:
         if threading.get_ident() == self._loop_thread:  # an error before queueing, or an inline run
             callback()
             return
-        self._items.append(callback)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop has closed (server stopped): nobody is waiting any more
-                pass
+        self._append(callback)
 
     def push_ordered(self, callback: Callable[[], None]) -> None:
         """Like :meth:`push`, but never runs ahead of callbacks already waiting, even on the loop's thread
@@ -55,6 +49,9 @@ class LoopCompletions:
         if threading.get_ident() == self._loop_thread and not self._items:
             callback()
             return
+        self._append(callback)
+
+    def _append(self, callback: Callable[[], None]) -> None:
         self._items.append(callback)
         if not self._scheduled:
             self._scheduled = True
@@ -63,7 +60,7 @@ class LoopCompletions:
                     self._loop.call_soon(self._drain)
                 else:
                     self._loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop has closed
+            except RuntimeError:  # the loop has closed (server stopped): nobody is waiting any more
                 pass
 
     def _drain(self) -> None:
@@ -113,6 +110,40 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def start_loop_thread(name: str, serve: Callable[[threading.Event], Awaitable[None]]) -> tuple[threading.Thread, asyncio.AbstractEventLoop]:
+    """Run ``serve(ready)`` on a new event loop (:func:`new_event_loop`) in a daemon thread named ``name``.
+
+    Returns ``(thread, loop)`` once ``serve`` has set ``ready``; if it fails first (a bind error), the
+    thread is joined and its exception raised here. The loop is closed when ``serve`` returns.
+    """
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def run() -> None:
+        loop = new_event_loop()
+        loops.append(loop)
+        try:
+            loop.run_until_complete(serve(ready))
+        except BaseException as exc:  # surfaced in the starting thread
+            failure.append(exc)
+            ready.set()
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    ready.wait()
+    if failure:
+        thread.join()
+        raise failure[0]
+    return thread, loops[0]
+
+
 def runs_fast(stats: Any, budget_ns: int) -> bool:
     """Whether the version's requests so far computed in under ``budget_ns`` on average (per request:
     a batch of 16 that took 160 µs is 10 µs a request).
@@ -135,4 +166,4 @@ def runs_fast(stats: Any, budget_ns: int) -> bool:
     return compute < budget_ns * n
 
 
-__all__ = ["LoopCompletions", "PassSubmitter", "new_event_loop", "runs_fast"]
+__all__ = ["LoopCompletions", "PassSubmitter", "new_event_loop", "runs_fast", "start_loop_thread"]
