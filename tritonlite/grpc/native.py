@@ -97,7 +97,7 @@ class _Call:
         self.timer: asyncio.TimerHandle | None = None
         self.cancel: Callable[[], None] | None = None
         self.session: StreamSession | None = None
-        self.encoding = ""
+        self.encoding = "identity"
         self.started = time.monotonic_ns()
 
     # ---- answering (event-loop thread) ----------------------------------------------------------------
@@ -129,13 +129,13 @@ class _Call:
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
+        message = b"\x00" + len(payload).to_bytes(4, "big") + payload
         if self.headers_sent:
-            self.send_message(payload)
+            self.conn.send_data(self.stream, message)
             self.conn.send_trailers(self.stream, _OK_TRAILERS)
             return
         self.headers_sent = True
-        self.conn.send_unary_response(self.stream, _RESPONSE_HEADERS, b"\x00" + len(payload).to_bytes(4, "big") + payload,
-                                      _OK_TRAILERS)
+        self.conn.send_unary_response(self.stream, _RESPONSE_HEADERS, message, _OK_TRAILERS)
 
     def fail(self, exc: BaseException) -> None:
         if not isinstance(exc, TritonLiteError):
