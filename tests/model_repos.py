@@ -12,6 +12,21 @@ SHARED = ROOT.parent / "shared"  # the optional real-world config corpus beside 
 CONFIG_DATA = ROOT / "tests" / "config" / "data"  # our own config files, one per parser feature
 
 
+def run_example(folder: str, *args: str, script: str = "client.py", env: dict[str, str] | None = None) -> list[str]:
+    """Run ``examples/<folder>/<script>`` with this interpreter from the repository root; its stdout lines.
+
+    A non-zero exit fails the calling test with the script's output."""
+    import os
+    import subprocess
+    import sys
+
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    proc = subprocess.run([sys.executable, str(EXAMPLES / folder / script), *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env=full_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout.splitlines()
+
+
 def shared_config_params() -> list:  # type: ignore[type-arg]
     """The 48 real-world configs of ../shared/configs as pytest params, or one skipped param when absent.
 

@@ -5,15 +5,12 @@ which starts with the bucket empty and picks up the model, then its version 2, a
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import urllib.request
 from typing import Iterator
 
 import pytest
 
-from model_repos import EXAMPLES, ROOT
+from model_repos import EXAMPLES, run_example
 
 pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'tritonlite[cloud]')")
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is not installed")
@@ -23,10 +20,7 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 
 def _run(*args: str) -> list[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **CREDENTIALS)
-    proc = subprocess.run([sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout.splitlines()
+    return run_example("cloud_repository", *args, env=CREDENTIALS)
 
 
 def _expected(endpoint: str) -> list[str]:

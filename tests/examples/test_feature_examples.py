@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 
 import pytest
 
-from model_repos import EXAMPLES, ROOT
-
-
-def run_example(feature: str) -> list[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(EXAMPLES / feature / "client.py")], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env=env)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.splitlines()
+from model_repos import EXAMPLES, run_example
 
 
 def test_dynamic_batching_runs_concurrent_callers_in_fewer_executions() -> None:

@@ -3,23 +3,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from model_repos import EXAMPLES, ROOT
+from model_repos import EXAMPLES, run_example
 
 EXAMPLE = EXAMPLES / "rate_limiter"
 
 
 def _run(*args: str) -> list[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, str(EXAMPLE / "client.py"), *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout.splitlines()
+    return run_example("rate_limiter", *args)
 
 
 def test_rate_limiter_example_in_process() -> None:
