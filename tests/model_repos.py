@@ -248,6 +248,8 @@ _EXAMPLE_PY = {
                         for r in requests]
     """,
 }
+#: Triton's decoupled "square" example (IN=n answers n responses OUT=n, then the final flag alone)
+SQUARE_INT32_PY = _EXAMPLE_PY["square_int32"]
 
 
 def _int32_io(name: str, out: str, decoupled: bool = False) -> str:

@@ -295,6 +295,15 @@ class InferenceEngine:
             raise UnavailableError("the inference engine is closed")
         return self._manager.get(request.model_name, request.model_version)
 
+    def _serving_unary(self, request: InferenceRequest) -> ModelVersion:
+        """The version a one-response request runs on; a decoupled model is refused (it streams)."""
+        mv = self._serving(request)
+        if mv.decoupled:
+            raise UnsupportedError(
+                f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
+            )
+        return mv
+
     def _submit_request(self, request: InferenceRequest, inline: bool = False) -> InferFuture:
         """Queue a prepared core request (the path BLS and the servers use).
 
@@ -320,11 +329,7 @@ class InferenceEngine:
         ``inline`` runs; it must be quick and must not raise.
         """
         try:
-            mv = self._serving(request)
-            if mv.decoupled:
-                raise UnsupportedError(
-                    f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
-                )
+            mv = self._serving_unary(request)
         except TritonLiteError as exc:
             on_done(None, exc)
             return
@@ -354,12 +359,7 @@ class InferenceEngine:
                 key = (request.model_name, request.model_version)
                 group = groups.get(key)
                 if group is None:
-                    mv = self._serving(request)
-                    if mv.decoupled:
-                        raise UnsupportedError(
-                            f"model '{mv.name}' uses the decoupled transaction policy: use stream_infer to receive its responses"
-                        )
-                    group = groups[key] = (mv, [])
+                    group = groups[key] = (self._serving_unary(request), [])
             except TritonLiteError as exc:
                 on_done(None, exc)
                 continue

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from model_repos import EXAMPLES, write_model
+from model_repos import EXAMPLES, SQUARE_INT32_PY, write_model
 
 try:  # each test module skips itself (importorskip) when these are absent
     import ray
@@ -68,23 +68,6 @@ sequence_batching {
     { name: "START" control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] }
   ]
 }
-"""
-
-# Triton's decoupled "square" example: IN=n answers n responses OUT=n, then the final flag alone
-SQUARE_PY = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        for r in requests:
-            n = int(pb_utils.get_input_tensor_by_name(r, "IN").as_numpy()[0])
-            sender = r.get_response_sender()
-            for _ in range(n):
-                sender.send(pb_utils.InferenceResponse([pb_utils.Tensor("OUT", np.array([n], np.int32))]))
-            sender.send(flags=pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL)
-        return None
 """
 
 SQUARE_CONFIG = """
@@ -164,7 +147,7 @@ class Cluster:
         self.repo = root / "models"
         shutil.copytree(EXAMPLES / "model_repository" / "add_sub", self.repo / "add_sub")
         write_model(self.repo, "accum", ACCUM_CONFIG, {"1/model.py": ACCUM_PY})
-        write_model(self.repo, "square", SQUARE_CONFIG, {"1/model.py": SQUARE_PY})
+        write_model(self.repo, "square", SQUARE_CONFIG, {"1/model.py": SQUARE_INT32_PY})
         self.port = free_port()
         self.grpc_port = free_port()
         self.stopped = False
