@@ -1,6 +1,6 @@
 """``tritonlite serve --workers 2`` with the real tritonclient: requests reach both worker processes,
-a sequence stays on one worker, statistics and metrics sum over workers, model control reaches every
-worker, and SIGTERM leaves no process behind. One server for the whole module (start-up is the cost)."""
+a sequence stays on one worker, statistics and metrics sum over workers, model control, client shared
+memory and log/trace settings reach every worker, and SIGTERM leaves no process behind. One server for the whole module (start-up is the cost)."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     cmd = [sys.executable, "-m", "tritonlite", "serve", "--model-repository", str(repo), "--workers", "2",
            "--model-control-mode", "explicit", "--load-model", "*", "--http-port", str(http),
            "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--allow-cpu-metrics", "false",
-           "--allow-gpu-metrics", "false", "--exit-timeout-secs", "2"]
+           "--allow-gpu-metrics", "false", "--exit-timeout-secs", "2", "--allow-client-shm", "true"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     try:
         deadline = time.monotonic() + 40
@@ -220,6 +220,110 @@ def test_model_control_reaches_every_worker(served) -> None:  # type: ignore[no-
     client.load_model("whoami")
     assert _pids_over_new_connections(served["http_port"], 16) == set(_children_of(served["proc"].pid))
     client.close()
+
+
+def test_shared_memory_registered_once_serves_every_worker(served) -> None:  # type: ignore[no-untyped-def]
+    shm = pytest.importorskip("tritonclient.utils.shared_memory")
+    tag = f"tl_workers_{os.getpid()}"
+    inp = shm.create_shared_memory_region(f"{tag}_in", f"/{tag}_in", 4)
+    out = shm.create_shared_memory_region(f"{tag}_out", f"/{tag}_out", 8)
+    try:
+        shm.set_shared_memory_region(inp, [np.array([2.5], np.float32)])
+        client = tritonclient_http.InferenceServerClient(served["http"])
+        client.register_system_shared_memory("in", f"/{tag}_in", 4)
+        client.register_system_shared_memory("out", f"/{tag}_out", 8)
+        client.close()
+        pids = set()
+        for _ in range(16):  # new connections: both workers read the input from and write the output to the regions
+            fresh = tritonclient_http.InferenceServerClient(served["http"])
+            assert sorted(r["name"] for r in fresh.get_system_shared_memory_status()) == ["in", "out"]
+            x = tritonclient_http.InferInput("INPUT0", [1], "FP32")
+            x.set_shared_memory("in", 4)
+            want = tritonclient_http.InferRequestedOutput("PID", binary_data=True)
+            want.set_shared_memory("out", 8)
+            result = fresh.infer("whoami", [x], outputs=[want])
+            described = result.get_output("PID")
+            assert described["shape"] == [1] and described["datatype"] == "INT64" and "data" not in described
+            pids.add(int(shm.get_contents_as_numpy(out, np.int64, [1])[0]))
+            fresh.close()
+        assert pids == set(_children_of(served["proc"].pid))
+        grpc_client = tritonclient_grpc.InferenceServerClient(served["grpc"])
+        grpc_client.unregister_system_shared_memory("in")
+        grpc_client.unregister_system_shared_memory("out")
+        grpc_client.close()
+        for _ in range(8):
+            fresh = tritonclient_http.InferenceServerClient(served["http"])
+            assert fresh.get_system_shared_memory_status() == []
+            x = tritonclient_http.InferInput("INPUT0", [1], "FP32")
+            x.set_shared_memory("in", 4)
+            with pytest.raises(tritonclient_http.InferenceServerException, match="Unable to find shared memory region: 'in'"):
+                fresh.infer("whoami", [x])
+            fresh.close()
+    finally:
+        cleanup = tritonclient_http.InferenceServerClient(served["http"])
+        cleanup.unregister_system_shared_memory()
+        cleanup.close()
+        shm.destroy_shared_memory_region(inp)
+        shm.destroy_shared_memory_region(out)
+
+
+def test_a_failed_registration_holds_nowhere(served) -> None:  # type: ignore[no-untyped-def]
+    client = tritonclient_grpc.InferenceServerClient(served["grpc"])
+    with pytest.raises(tritonclient_grpc.InferenceServerException, match="Unable to open shared memory region: '/tl_no_such_region'"):
+        client.register_system_shared_memory("ghost", "/tl_no_such_region", 4)
+    client.close()
+    for _ in range(8):
+        fresh = tritonclient_http.InferenceServerClient(served["http"])
+        assert fresh.get_system_shared_memory_status() == []
+        fresh.close()
+
+
+def test_a_registration_a_peer_refuses_is_undone_here() -> None:
+    from tritonlite.errors import AlreadyExistsError
+    from tritonlite.protocol.shm import SharedMemoryRegistry
+
+    shm = pytest.importorskip("tritonclient.utils.shared_memory")
+    key = f"/tl_workers_undo_{os.getpid()}"
+    handle = shm.create_shared_memory_region("undo", key, 4)
+    calls: list[tuple] = []
+
+    def fan_out(*change: object) -> None:
+        calls.append(change)
+        if change[0] == "register_system":
+            raise AlreadyExistsError("shared memory region 'r' already in manager")
+
+    registry = SharedMemoryRegistry()
+    registry.fan_out = fan_out
+    try:
+        with pytest.raises(AlreadyExistsError, match="shared memory region 'r' already in manager"):
+            registry.register_system("r", key, 0, 4)
+        assert registry.system_status() == []
+        assert calls == [("register_system", "r", key, 0, 4), ("unregister_system", "r")]
+        registry.fan_out = lambda *change: calls.append(change)  # the peers accept: the region holds here too
+        registry.register_system("r", key, 0, 4)
+        assert [r["name"] for r in registry.system_status()] == ["r"]
+    finally:
+        registry.close()
+        shm.destroy_shared_memory_region(handle)
+
+
+def test_log_and_trace_settings_hold_on_every_worker(served) -> None:  # type: ignore[no-untyped-def]
+    client = tritonclient_http.InferenceServerClient(served["http"])
+    try:
+        assert client.update_log_settings({"log_verbose_level": 3})["log_verbose_level"] == 3
+        assert client.update_trace_settings(settings={"trace_rate": "7"})["trace_rate"] == "7"
+        for _ in range(12):
+            fresh = tritonclient_http.InferenceServerClient(served["http"])
+            assert fresh.get_log_settings()["log_verbose_level"] == 3
+            assert fresh.get_trace_settings()["trace_rate"] == "7"
+            fresh.close()
+        grpc_client = tritonclient_grpc.InferenceServerClient(served["grpc"])
+        assert grpc_client.get_log_settings(as_json=True)["settings"]["log_verbose_level"]["uint32_param"] == 3
+        grpc_client.close()
+    finally:
+        client.update_log_settings({"log_verbose_level": 0})
+        client.update_trace_settings(settings={"trace_rate": None})
+        client.close()
 
 
 def test_sigterm_leaves_no_process_behind(served) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from tritonlite.errors import InvalidArgumentError, UnavailableError, UnsupportedError
 from tritonlite.tracing.settings import TRACE_DEFAULTS, TraceSettings
@@ -33,6 +33,18 @@ class ServerSettings:
         self._lock = threading.Lock()
         self._log = dict(LOG_DEFAULTS)
         self._trace = trace if trace is not None else TraceSettings()
+        #: set in a ``--workers`` worker: repeats an update on the other workers, so every connection
+        #: sees (and every worker applies) the same settings
+        self.fan_out: Callable[..., Any] | None = None
+
+    def apply_local(self, change: str, *args: Any) -> None:
+        """Apply an update another worker repeated here (not repeated further)."""
+        if change == "log":
+            self._update_log(*args)
+        elif change == "trace":
+            self._trace.update_trace_settings(*args, local=False)
+        else:
+            raise InvalidArgumentError(f"unknown settings change '{change}'")
 
     # ---- logging --------------------------------------------------------------------------------------
     def log_settings(self) -> dict[str, Any]:
@@ -41,6 +53,12 @@ class ServerSettings:
 
     def update_log_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a partial update (null values ignored) and return the full settings."""
+        current = self._update_log(values)
+        if self.fan_out is not None:
+            self.fan_out("log", dict(values))
+        return current
+
+    def _update_log(self, values: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(values, Mapping):
             raise InvalidArgumentError("log settings must be a JSON object")
         new: dict[str, Any] = {}
@@ -78,7 +96,10 @@ class ServerSettings:
     def update_trace_settings(self, values: Mapping[str, Any], model: str = "") -> dict[str, Any]:
         """A network update: a null (or, from gRPC, an empty list) clears the key back to the global
         value (per model) or the default (global); file and mode cannot change this way."""
-        return self._trace.update_trace_settings(values, model, local=False)
+        current = self._trace.update_trace_settings(values, model, local=False)
+        if self.fan_out is not None:
+            self.fan_out("trace", dict(values), model)
+        return current
 
 
 _SETTINGS: "weakref.WeakKeyDictionary[Any, ServerSettings]" = weakref.WeakKeyDictionary()
@@ -87,6 +108,7 @@ _SETTINGS_LOCK = threading.Lock()
 
 def settings_for(engine: Any) -> ServerSettings:
     """The logging/trace settings of ``engine`` (one object shared by its HTTP and gRPC doors)."""
+    engine = getattr(engine, "local_engine", engine)  # a --workers worker's view shares its engine's settings
     with _SETTINGS_LOCK:
         s = _SETTINGS.get(engine)
         if s is None:

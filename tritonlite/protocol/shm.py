@@ -17,7 +17,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -172,9 +172,51 @@ class SharedMemoryRegistry:
         self._lock = threading.Lock()
         self._regions: dict[str, SystemRegion | CudaRegion] = {}
         self._cuda: _Cuda | None = None
+        #: set in a ``--workers`` worker: repeats a (un)registration on the other workers, whose
+        #: registries then hold the same regions, so any connection's requests can name them
+        self.fan_out: Callable[..., Any] | None = None
+
+    # ---- changes, here and on the other workers ---------------------------------------------------------
+    def register_system(self, name: str, key: str, offset: int, byte_size: int) -> None:
+        self._register_system(name, key, offset, byte_size)
+        self._repeat(("register_system", name, key, offset, byte_size), ("unregister_system", name))
+
+    def unregister_system(self, name: str = "") -> None:
+        self._unregister(name, "system")
+        self._repeat(("unregister_system", name))
+
+    def register_cuda(self, name: str, raw_handle: bytes, device_id: int, byte_size: int) -> None:
+        self._register_cuda(name, raw_handle, device_id, byte_size)
+        self._repeat(("register_cuda", name, bytes(raw_handle), device_id, byte_size), ("unregister_cuda", name))
+
+    def unregister_cuda(self, name: str = "") -> None:
+        self._unregister(name, "cuda")
+        self._repeat(("unregister_cuda", name))
+
+    def apply_local(self, change: str, *args: Any) -> None:
+        """Apply a change another worker repeated here (not repeated further)."""
+        local = {"register_system": self._register_system, "unregister_system": lambda name: self._unregister(name, "system"),
+                 "register_cuda": self._register_cuda, "unregister_cuda": lambda name: self._unregister(name, "cuda")}
+        if change not in local:
+            raise InvalidArgumentError(f"unknown shared memory change '{change}'")
+        local[change](*args)
+
+    def _repeat(self, change: tuple[Any, ...], undo: tuple[Any, ...] | None = None) -> None:
+        if self.fan_out is None:
+            return
+        try:
+            self.fan_out(*change)
+        except Exception:
+            if undo is not None:  # a registration holds everywhere or nowhere
+                self.apply_local(*undo)
+                try:
+                    self.fan_out(*undo)
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    pass
+            raise
 
     # ---- system ---------------------------------------------------------------------------------------
-    def register_system(self, name: str, key: str, offset: int, byte_size: int) -> None:
+    def _register_system(self, name: str, key: str, offset: int, byte_size: int) -> None:
         if key.lstrip("/").startswith(RESERVED_KEY_PREFIX):
             raise InvalidArgumentError(
                 f"cannot register shared memory region '{name}' with key '{key}' as the key contains the reserved prefix "
@@ -211,11 +253,8 @@ class SharedMemoryRegistry:
     def system_status(self, name: str = "") -> list[dict[str, Any]]:
         return self._status(name, "system")
 
-    def unregister_system(self, name: str = "") -> None:
-        self._unregister(name, "system")
-
     # ---- CUDA -----------------------------------------------------------------------------------------
-    def register_cuda(self, name: str, raw_handle: bytes, device_id: int, byte_size: int) -> None:
+    def _register_cuda(self, name: str, raw_handle: bytes, device_id: int, byte_size: int) -> None:
         if len(raw_handle) != CUDA_IPC_HANDLE_SIZE:
             raise InvalidArgumentError(
                 f"'raw_handle' must be a {CUDA_IPC_HANDLE_SIZE}-byte cudaIpcMemHandle_t, got {len(raw_handle)} bytes"
@@ -230,9 +269,6 @@ class SharedMemoryRegistry:
 
     def cuda_status(self, name: str = "") -> list[dict[str, Any]]:
         return self._status(name, "cuda")
-
-    def unregister_cuda(self, name: str = "") -> None:
-        self._unregister(name, "cuda")
 
     # ---- shared ---------------------------------------------------------------------------------------
     def _status(self, name: str, kind: str) -> list[dict[str, Any]]:
@@ -318,6 +354,7 @@ def registry_for(engine: Any) -> SharedMemoryRegistry:
     Its regions are unmapped when the engine is garbage-collected, or earlier by
     :func:`release_registry` (the CLI calls it after ``engine.close()``).
     """
+    engine = getattr(engine, "local_engine", engine)  # a --workers worker's view shares its engine's registry
     with _REGISTRIES_LOCK:
         reg = _REGISTRIES.get(engine)
         if reg is None:
@@ -329,6 +366,7 @@ def registry_for(engine: Any) -> SharedMemoryRegistry:
 
 def release_registry(engine: Any) -> None:
     """Unregister every region of ``engine``'s registry (no-op if it never had one)."""
+    engine = getattr(engine, "local_engine", engine)
     with _REGISTRIES_LOCK:
         reg = _REGISTRIES.pop(engine, None)
     if reg is not None:

@@ -9,7 +9,9 @@ maps to one FIFO lane per peer, and a lane sends its next request only after the
 final response.
 
 The same socket answers ``metrics``, ``statistics``, ``load`` and ``unload``, so whichever worker a
-client reaches sums the metrics and statistics of all of them and applies model control to all.
+client reaches sums the metrics and statistics of all of them and applies model control to all; and
+``shm`` and ``settings``, so a client shared memory region registered (or log and trace settings
+changed) through one connection holds on every worker, as it does on one Triton server.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from typing import Any, Callable
 from tritonlite import errors
 from tritonlite.errors import TritonLiteError, UnavailableError
 from tritonlite.futures import InferFuture
+from tritonlite.protocol.settings import settings_for
+from tritonlite.protocol.shm import registry_for
 from tritonlite.request import InferenceRequest, InferResult
 from tritonlite.workers.aggregate import merge_metrics, merge_statistics
 
@@ -139,6 +143,10 @@ class PeerListener:
             return self.engine.load_model(*args)
         if kind == "unload":
             return self.engine.unload_model(*args)
+        if kind == "shm":
+            return registry_for(self.engine).apply_local(*args)
+        if kind == "settings":
+            return settings_for(self.engine).apply_local(*args)
         raise errors.InvalidArgumentError(f"unknown worker request '{kind}'")
 
     def _infer(self, conn: Connection, fields: dict[str, Any]) -> None:
@@ -195,6 +203,14 @@ class WorkerEngine:
         self._authkey = authkey
         self._lanes: dict[tuple[int, int], _Lane] = {}
         self._lanes_lock = threading.Lock()
+        # client shared memory and log/trace settings changed through one worker hold on every worker
+        registry_for(engine).fan_out = lambda *change: self._ask_peers("shm", *change)
+        settings_for(engine).fan_out = lambda *change: self._ask_peers("settings", *change)
+
+    @property
+    def local_engine(self) -> Any:
+        """This worker's own engine (its shared memory registry and settings are the ones the doors use)."""
+        return self._engine
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
