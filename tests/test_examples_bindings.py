@@ -48,7 +48,7 @@ def test_c_async_example_gets_every_response_and_one_final_flag_per_request(tmp_
         "#2 square: 1 response [49 64 81], FINAL with the last response",
         "#3 square: 1 response [0.25 1 100], FINAL with the last response",
         "#4 countdown: 3 responses [3 2 1], FINAL on its own",
-        "#5 square (bad input): 0 responses error INVALID_ARG: [request id: <id_unknown>] unexpected inference input "
+        "#5 square (bad input): 0 responses error INVALID_ARG: unexpected inference input "
         "'NOT_X' for model 'square', FINAL with the error",
         "all 6 requests final",
     ]

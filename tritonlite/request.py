@@ -8,6 +8,7 @@ them to a backend instance, and each request's :class:`ResponseSink` turns the b
 from __future__ import annotations
 
 import enum
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ REQUEST_RELEASE_ALL = 1
 REQUEST_RELEASE_RESCHEDULE = 2
 
 
+_STOL = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+
+
 def parse_version(version: str | int | None) -> int:
     """'' / None / -1 mean "use the version policy"; anything else must be a positive integer."""
     if version is None or version == "" or version == -1:
@@ -42,12 +46,18 @@ def parse_version(version: str | int | None) -> int:
         if version < 1:
             raise InvalidArgumentError(f"invalid model version specified {version}")
         return version
-    text = str(version).strip()
-    if not text.isdigit():
-        if text.startswith("-") and text[1:].isdigit():
-            raise InvalidArgumentError(f"invalid model version specified {text}")
-        raise InvalidArgumentError(f"failed to get model version from specified version string '{text}'")
-    return int(text)
+    text = str(version)
+    # Triton's GetModelVersionFromString: std::stol (leading blanks, a sign, then digits; the rest ignored)
+    match = _STOL.match(text)
+    if match is None or not -(2**63) <= int(match.group(1)) < 2**63:
+        raise InvalidArgumentError(  # libstdc++'s what() is "stol" for both no digits and out of range
+            f"failed to get model version from specified version string '{text}' (details: stol), "
+            "version should be an integral value > 0"
+        )
+    number = int(match.group(1))
+    if number < 0:
+        raise InvalidArgumentError(f"invalid model version specified '{text}' , version should be an integral value > 0")
+    return number
 
 
 @dataclass

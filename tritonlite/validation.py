@@ -17,7 +17,7 @@ from tritonlite.errors import InvalidArgumentError
 from tritonlite.request import InferenceRequest
 
 _BATCH_NOTE = (
-    " NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be "
+    "NOTE: Setting a non-zero max_batch_size in the model config requires a batch dimension to be "
     "prepended to each input shape. If you want to specify the full shape including the batch dim in "
     "your input dims config, try setting max_batch_size to zero. See the model configuration docs for "
     "more info on max_batch_size."
@@ -29,7 +29,29 @@ def _fmt_shape(shape: Any) -> str:
 
 
 def _fmt_names(names: Any) -> str:
-    return "[" + ", ".join(f"'{n}'" for n in names) + "]"
+    """Triton's list of names: ``['a','b']``."""
+    return "[" + ",".join(f"'{n}'" for n in names) + "]"
+
+
+class DeferredInputError(np.ndarray):
+    """A decoded input whose data does not fit its declared shape (byte size, BYTES element count).
+
+    It stands in for the tensor (a zero-stride array of the declared shape and datatype: no memory)
+    so :func:`normalize_request` reports Triton's errors in Triton's order: names, count, datatype
+    and shape first, then this one at the byte-size step. ``error`` is the message, ``prefixed``
+    whether Triton puts ``[request id: ...]`` before it.
+    """
+
+    error: str = ""
+    prefixed: bool = True
+    #: the datatype the client declared (INVALID: a name Triton does not know)
+    datatype: DataType = DataType.INVALID
+
+    @classmethod
+    def make(cls, datatype: DataType, shape: tuple[int, ...], error: str, prefixed: bool = True) -> "DeferredInputError":
+        arr = np.broadcast_to(np.zeros((), dtype=np.uint8), shape).view(cls)
+        arr.error, arr.prefixed, arr.datatype = error, prefixed, datatype
+        return arr
 
 
 @dataclass(frozen=True)
@@ -140,20 +162,34 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
     model = model_name or spec.model_name
     given = request.inputs
     specs = spec.inputs
-    for name in given:
-        if name not in specs and name not in spec.internal_inputs:
-            raise InvalidArgumentError(f"{_prefix(request)}unexpected inference input '{name}' for model '{model}'")
-    missing = [n for n in specs if n in spec.required and n not in given] if not spec.required <= given.keys() else None
-    if missing:
+    # Triton's order (InferenceRequest::Normalize): requested outputs, the input count, input names,
+    # batch sizes, then per input its datatype, shape and byte size
+    if request.requested_outputs:
+        for name in request.requested_outputs:
+            if name not in spec.output_set:
+                raise InvalidArgumentError(f"unexpected inference output '{name}' for model '{model}'")
+    internal = spec.internal_inputs
+    client = [n for n in given if n not in internal] if internal else list(given)
+    # Triton compares the count first and only then the names: a wrong name among the right number of
+    # inputs is an unexpected input, not a missing one
+    counted = len(spec.required) <= len(client) <= len(specs)
+    if counted:
+        for name in client:
+            if name not in specs:
+                raise InvalidArgumentError(f"unexpected inference input '{name}' for model '{model}'")
+    if not counted or not spec.required <= given.keys():
+        missing = [n for n in specs if n in spec.required and n not in given]
         expected = (
             f"number of inputs between {len(spec.required)} and {len(specs)}"
             if len(spec.required) != len(specs)
             else f"{len(specs)} inputs"
         )
+        # Triton lists the given names in its hash map's order (the reverse of arrival for a few names)
+        # and prints an empty missing list as "]"
         raise InvalidArgumentError(
-            f"{_prefix(request)}expected {expected} but got {len(given)} inputs for model '{model}'. "
-            f"Got input(s) {_fmt_names(given)}, but missing required input(s) {_fmt_names(missing)}. "
-            "Please provide all required input(s)."
+            f"{_prefix(request)}expected {expected} but got {len(client)} inputs for model '{model}'. "
+            f"Got input(s) {_fmt_names(reversed(client)) if client else '[]'}, but missing required input(s) "
+            f"{_fmt_names(missing) if missing else ']'}. Please provide all required input(s)."
         )
 
     batching = spec.max_batch_size > 0
@@ -164,7 +200,15 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
         if s is None:  # scheduler-provided input
             backend_inputs[name] = raw
             continue
-        arr = _coerce(raw, s, request, model)
+        if type(raw) is DeferredInputError:  # checked like the rest, its own error comes at the byte-size step
+            if raw.datatype is not s.datatype:
+                got = "<invalid>" if raw.datatype is DataType.INVALID else raw.datatype.name
+                raise InvalidArgumentError(
+                    f"{_prefix(request)}inference input '{name}' data-type is '{got}', but model '{model}' expects '{s.datatype.name}'"
+                )
+            arr = raw
+        else:
+            arr = _coerce(raw, s, request, model)
         shape = arr.shape
         if batching and not s.is_shape_tensor:
             if len(shape) == 0:
@@ -193,8 +237,10 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
             expected = ([-1] if batching else []) + list(dims)
             raise InvalidArgumentError(
                 f"{_prefix(request)}unexpected shape for input '{name}' for model '{model}'. "
-                f"Expected {_fmt_shape(expected)}, got {_fmt_shape(shape)}.{_BATCH_NOTE if batching else ''}"
+                f"Expected {_fmt_shape(expected)}, got {_fmt_shape(shape)}. {_BATCH_NOTE if batching else ''}"
             )
+        if type(raw) is DeferredInputError:
+            raise InvalidArgumentError(f"{_prefix(request) if raw.prefixed else ''}{raw.error}")
         if s.reshape is not None:
             var_values = iter(item[i] for i in s.variable)
             target = tuple(next(var_values, 1) if d == -1 else d for d in s.reshape)
@@ -202,9 +248,6 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
         backend_inputs[name] = arr
 
     if request.requested_outputs:
-        for name in request.requested_outputs:
-            if name not in spec.output_set:
-                raise InvalidArgumentError(f"{_prefix(request)}unexpected inference output '{name}' for model '{model}'")
         request.output_names = tuple(dict.fromkeys(request.requested_outputs))
     else:
         request.output_names = spec.outputs
@@ -217,4 +260,4 @@ def item_count(request: InferenceRequest) -> int:
     return request.batch_size or 1
 
 
-__all__ = ["IOSpec", "InputSpec", "normalize_request", "item_count"]
+__all__ = ["IOSpec", "InputSpec", "DeferredInputError", "normalize_request", "item_count"]

@@ -149,7 +149,7 @@ def test_unknown_model_and_version_errors(repo: Path) -> None:
             engine.infer("identity_py", x, model_version="9")
         with pytest.raises(InvalidArgumentError, match="failed to get model version from specified version string 'abc'"):
             engine.infer("identity_py", x, model_version="abc")
-        with pytest.raises(InvalidArgumentError, match="invalid model version specified -3"):
+        with pytest.raises(InvalidArgumentError, match="invalid model version specified '-3' , version should be an integral value > 0"):
             engine.infer("identity_py", x, model_version="-3")
         with pytest.raises(NotFoundError):
             engine.model_metadata("ghost")

@@ -106,7 +106,7 @@ def test_numpy_scalars_count_as_zero_d_arrays(tmp_path: Path) -> None:
         with pytest.raises(tritonlite.InvalidArgumentError) as info:  # a numpy scalar is a 0-d array: a shape error
             engine.infer("one_py", {"INPUT0": np.int64(7)})
         assert str(info.value) == ("[request id: <id_unknown>] unexpected shape for input 'INPUT0' for model 'one_py'. "
-                                   "Expected [1], got [].")
+                                   "Expected [1], got []. ")  # Triton ends it with ". "
         with pytest.raises(tritonlite.InvalidArgumentError) as info:
             engine.infer("one_py", {"INPUT0": 7})
         assert str(info.value) == ("[request id: <id_unknown>] inference input 'INPUT0' must be a numpy array, got int: "

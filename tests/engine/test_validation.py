@@ -53,9 +53,17 @@ CASES = [
     (
         "unknown input",
         "add_sub_onnx",
+        {"INPUT0": X16, "EXTRA": X16},
+        {},
+        "unexpected inference input 'EXTRA' for model 'add_sub_onnx'",  # Triton 2.51: no request id here
+    ),
+    (
+        "one input too many (Triton checks the count before the names)",
+        "add_sub_onnx",
         {"INPUT0": X16, "INPUT1": X16, "EXTRA": X16},
         {},
-        "[request id: <id_unknown>] unexpected inference input 'EXTRA' for model 'add_sub_onnx'",
+        "[request id: <id_unknown>] expected 2 inputs but got 3 inputs for model 'add_sub_onnx'. Got input(s) "
+        "['EXTRA','INPUT1','INPUT0'], but missing required input(s) ]. Please provide all required input(s).",
     ),
     (
         "missing input",
@@ -98,14 +106,14 @@ CASES = [
         "add_sub_onnx",
         {"INPUT0": X16, "INPUT1": X16},
         {"outputs": ["OUTPUT9"]},
-        "[request id: <id_unknown>] unexpected inference output 'OUTPUT9' for model 'add_sub_onnx'",
+        "unexpected inference output 'OUTPUT9' for model 'add_sub_onnx'",
     ),
     (
         "non-batching shape",
         "identity_py",
         {"INPUT0": np.ones((1, 4), np.float32)},
         {},
-        "[request id: <id_unknown>] unexpected shape for input 'INPUT0' for model 'identity_py'. Expected [4], got [1,4].",
+        "[request id: <id_unknown>] unexpected shape for input 'INPUT0' for model 'identity_py'. Expected [4], got [1,4]. ",
     ),
     (
         "variable dim mismatch on fixed part",

@@ -199,12 +199,19 @@ def test_raw_size_mismatch_and_bad_shapes(stub: Any) -> None:
     req.inputs.add(name="INPUT0", datatype="FP32", shape=[4])
     req.raw_input_contents.append(b"\0" * 12)
     err = rpc_error(stub.ModelInfer, req)
-    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT and "Expected 16, got 12" in err.details()
+    assert (err.code(), err.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "[request id: <id_unknown>] input byte size "
+                                           "mismatch for input 'INPUT0' for model 'identity_py'. Expected 16, got 12")
     req.inputs[0].shape[:] = [-4]
     assert rpc_error(stub.ModelInfer, req).code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Triton checks the shape before the data's size: [3] with 12 bytes is a shape error
+    req.inputs[0].shape[:] = [3]
+    req.id = "r7"
+    assert rpc_error(stub.ModelInfer, req).details() == (
+        "[request id: r7] unexpected shape for input 'INPUT0' for model 'identity_py'. Expected [4], got [3]. ")
     req.inputs[0].shape[:] = [4]
     req.inputs[0].datatype = "FLOAT"
-    assert "invalid datatype 'FLOAT'" in rpc_error(stub.ModelInfer, req).details()
+    assert rpc_error(stub.ModelInfer, req).details() == (
+        "[request id: r7] inference input 'INPUT0' data-type is '<invalid>', but model 'identity_py' expects 'FP32'")
 
 
 # ---- classification ----------------------------------------------------------------------------------------
@@ -229,7 +236,7 @@ def test_classification_parameter_errors(stub: Any) -> None:
     out.parameters["classification"].string_param = "2"
     assert "invalid value type for 'classification' parameter, expected int64_param" in rpc_error(stub.ModelInfer, req).details()
     out.parameters["classification"].int64_param = 0
-    assert "expected >= 1" in rpc_error(stub.ModelInfer, req).details()
+    assert rpc_error(stub.ModelInfer, req).details() == "invalid value for 'classification' parameter, expected >= 0"  # sic
     out.parameters["classification"].int64_param = 1
     out.parameters["shared_memory_region"].string_param = "r"
     out.parameters["shared_memory_byte_size"].int64_param = 16

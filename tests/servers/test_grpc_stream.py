@@ -215,10 +215,13 @@ def test_malformed_message_on_a_stream(env: Env) -> None:
         call = channel.stream_stream(
             "/inference.GRPCInferenceService/ModelStreamInfer", response_deserializer=theirs.ModelStreamInferResponse.FromString
         )
-        responses = list(call(iter([b"\xff\xff\xff\xff\xff\x0f", good.SerializeToString()])))
-    assert len(responses) == 2
-    assert "failed to parse the request as 'inference.ModelInferRequest'" in responses[0].error_message
-    assert responses[1].error_message == "" and responses[1].infer_response.id == "ok"
+        # Triton 2.51: a message that does not parse ends the input (grpc++ fails the read); what came
+        # before it still answers, what comes after is ignored, and the call ends OK
+        assert list(call(iter([b"\xff\xff\xff\xff\xff\x0f", good.SerializeToString()]))) == []
+        responses = call(iter([good.SerializeToString(), b"\xff\xff\xff\xff\xff\x0f", good.SerializeToString()]))
+        got = list(responses)
+        assert responses.code() == grpc.StatusCode.OK
+    assert [(r.error_message, r.infer_response.id) for r in got] == [("", "ok")]
 
 
 def test_stream_ends_when_the_client_half_closes(env: Env) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tritonlite.datatypes import DataType
 from tritonlite.errors import InvalidArgumentError
 from tritonlite.grpc.codec import DecodedRequest, decode_infer_request, encode_infer_response
 from tritonlite.grpc.servicer import _deserializer
 from tritonlite.grpc.wire import InferPlans
 from tritonlite.protos import grpc_service_pb2 as pb
 from tritonlite.request import InferResult
+from tritonlite.validation import DeferredInputError
 
 
 def _message(data: np.ndarray, *, rid: str = "", params: dict | None = None, outputs: tuple[str, ...] = ("OUT",)) -> bytes:
@@ -65,11 +67,13 @@ def test_another_shape_or_id_is_another_plan_and_a_wrong_size_is_the_full_paths_
         _same(plans.decode(payload, None, decode_infer_request), _full(payload))
         _same(plans.decode(payload, None, decode_infer_request), _full(payload))
     assert len(plans._plans) == 3
-    # same leading bytes (shape [1, 16]) but 15 floats of data: from_raw's own check, Triton's text
+    # same leading bytes (shape [1, 16]) but 15 floats of data: from_raw's own check, Triton's text, which the
+    # engine's validation raises after the names, datatypes and shapes (Triton's order)
     msg = pb.ModelInferRequest.FromString(_message(np.ones((1, 16))))
     msg.raw_input_contents[0] = np.ones(15, np.float32).tobytes()
-    with pytest.raises(InvalidArgumentError, match="input byte size mismatch for input 'IN' for model 'm'. Expected 64, got 60"):
-        plans.decode(msg.SerializeToString(), None, decode_infer_request)
+    deferred = plans.decode(msg.SerializeToString(), None, decode_infer_request).request.inputs["IN"]
+    assert type(deferred) is DeferredInputError and deferred.shape == (1, 16) and deferred.datatype is DataType.FP32
+    assert deferred.error == "input byte size mismatch for input 'IN' for model 'm'. Expected 64, got 60"
 
 
 def test_garbage_and_unplannable_messages_take_the_full_path() -> None:

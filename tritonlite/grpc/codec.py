@@ -22,6 +22,7 @@ from tritonlite.protocol.shm import SHM_DISABLED, SharedMemoryRegistry, ShmTarge
 from tritonlite.protocol.tensors import check_shape, datatype_of, element_count, from_raw
 from tritonlite.protos import grpc_service_pb2 as pb
 from tritonlite.request import InferenceRequest, InferResult
+from tritonlite.validation import DeferredInputError
 
 #: the only ``triton_*`` request parameter a client may send (ModelStreamInfer only uses it)
 EMPTY_FINAL_KEY = "triton_enable_empty_final_response"
@@ -188,14 +189,14 @@ def _typed_contents(tensor: Any, model: str) -> np.ndarray:
         return np.empty(shape, dtype=dt.numpy_dtype if dt is not DataType.BF16 else np.uint16)
     fname, _, np_dtype = found
     values = getattr(contents, fname)
-    if len(values) != count:
+    if len(values) != count:  # reported by the engine's validation, after the shape (Triton's order)
         unit = dt.itemsize or 1
-        raise InvalidArgumentError(
+        return DeferredInputError.make(dt, shape, (
             f"input byte size mismatch for input '{name}' for model '{model}'. Expected {count * unit}, "
             f"got {len(values) * unit}"
             if dt is not DataType.BYTES
             else f"expected {count} string elements for inference input '{name}' for model '{model}', got {len(values)}"
-        )
+        ))
     if np_dtype is None:
         arr = np.empty(count, dtype=np.object_)
         arr[:] = list(values)
@@ -218,7 +219,7 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
     for tensor in msg.inputs:
         name = tensor.name
         if name in inputs:
-            raise InvalidArgumentError(f"input '{name}' already exists in request")
+            raise InvalidArgumentError(f"[request id: {msg.id or '<id_unknown>'}] input '{name}' already exists in request")
         shm = _shm_params(tensor) if len(tensor.parameters) else None
         has_contents = tensor.HasField("contents")
         if shm is not None:
@@ -236,7 +237,7 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
                 )
             inputs[name] = _typed_contents(tensor, model)
         elif raw_index < n_raw:
-            inputs[name] = from_raw(tensor.datatype, tensor.shape, raw[raw_index], name=name, model=model)
+            inputs[name] = from_raw(tensor.datatype, tensor.shape, raw[raw_index], name=name, model=model, defer=True)
             raw_index += 1
         else:
             raise InvalidArgumentError(f"unable to find data for input tensor '{name}' for model '{model}' in request.")
@@ -255,7 +256,7 @@ def decode_infer_request(msg: pb.ModelInferRequest, registry: SharedMemoryRegist
                 raise InvalidArgumentError("invalid value type for 'classification' parameter, expected int64_param")
             count = cls.int64_param
             if count <= 0:
-                raise InvalidArgumentError("invalid value for 'classification' parameter, expected >= 1")
+                raise InvalidArgumentError("invalid value for 'classification' parameter, expected >= 0")  # Triton's text
         if shm is not None and count:
             raise InvalidArgumentError("output can't set both 'shared_memory_region' and 'classification'")
         if shm is not None and registry is None:

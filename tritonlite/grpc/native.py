@@ -29,6 +29,7 @@ from tritonlite.grpc.codec import Malformed, decode_infer_request
 from tritonlite.grpc.servicer import (
     DECOUPLED_UNARY,
     HEALTH_SERVICE,
+    PARSE_ERROR,
     SERVICE,
     InferenceServicer,
     _deserializer,
@@ -237,7 +238,7 @@ class GrpcCalls:
             return
         if not call.method or (service == SERVICE and method not in self._unary and method not in ("ModelInfer", "ModelStreamInfer")) \
                 or (service == HEALTH_SERVICE and method != "Check"):
-            call.finish(STATUS["UNIMPLEMENTED"], "Method not found!")
+            call.finish(STATUS["UNIMPLEMENTED"], "")  # what Triton (grpc++) answers: no message
             return
         call.encoding = headers.get("grpc-encoding", "identity")
         timeout = headers.get("grpc-timeout")
@@ -387,7 +388,7 @@ class GrpcCalls:
             decoded = self.plans.decode(payload, self.servicer.shm, decode_infer_request)
             read_end = time.monotonic_ns()
             if type(decoded) is Malformed:
-                self._end(call, STATUS["INVALID_ARGUMENT"], decoded.message)
+                self._end(call, STATUS["INTERNAL"], PARSE_ERROR)
                 return
             request = decoded.request
             info = model_info(engine, request.model_name, request.model_version)

@@ -117,6 +117,7 @@ class GrpcServer:
             server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
             server.add_registered_method_handlers(SERVICE, handlers)
             server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(HEALTH_SERVICE, servicer.health_handlers()),))
+            server.add_generic_rpc_handlers((_UnknownMethods(),))  # consulted last
             target = f"[{self.host}]:{self.requested_port}" if ":" in self.host else f"{self.host}:{self.requested_port}"
             try:
                 port = server.add_insecure_port(target)
@@ -180,6 +181,19 @@ class GrpcServer:
     def __repr__(self) -> str:
         where = f"{self.host}:{self._port}" if self._port is not None else "not started"
         return f"GrpcServer({where})"
+
+
+def _unimplemented(requests: Any, context: grpc.ServicerContext) -> Any:
+    context.abort(grpc.StatusCode.UNIMPLEMENTED, "")
+
+
+class _UnknownMethods(grpc.GenericRpcHandler):
+    """Any other method: UNIMPLEMENTED with no message, as Triton (grpc++) answers, not grpcio's "Method not found!"."""
+
+    _handler = grpc.stream_stream_rpc_method_handler(_unimplemented)
+
+    def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler:
+        return self._handler
 
 
 _SERVER_OPTIONS = ("allow_shm", "max_message_bytes", "worker_threads", "options", "frontend", "reuse_port", "inline_compute_us")

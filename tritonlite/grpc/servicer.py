@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -43,6 +44,8 @@ HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 DECOUPLED_UNARY = "ModelInfer RPC doesn't support models with decoupled transaction policy"
+#: what Triton (grpc++) answers a request message that is not a valid protobuf of its type: INTERNAL
+PARSE_ERROR = "Unable to parse request"
 
 
 def _deserializer(cls: Any) -> Callable[[bytes], Any]:
@@ -97,7 +100,7 @@ def _unary(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def handler(self: "InferenceServicer", request: Any, context: grpc.ServicerContext) -> Any:
         if type(request) is Malformed:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+            context.abort(grpc.StatusCode.INTERNAL, PARSE_ERROR)
         try:
             return fn(self, request, context)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a status
@@ -159,20 +162,9 @@ class InferenceServicer:
 
     @_unary
     def ModelReady(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
+        # Triton: only a malformed version is an error; an unknown model or version is simply not ready
         version = parse_version(request.version)
-        if self.engine.is_model_ready(request.name, version):
-            return pb.ModelReadyResponse(ready=True)
-        try:  # Triton: an unknown model or version is NOT_FOUND; a known one that is not ready is false
-            self.engine.model_metadata(request.name, version)
-        except NotFoundError:
-            # known to the repository (e.g. unloaded, or failed to load): not ready rather than unknown
-            want = str(version) if version > 0 else None
-            if not any(e["name"] == request.name and "state" in e and want in (None, e.get("version"))
-                       for e in self.engine.repository_index()):
-                raise
-        except TritonLiteError:
-            pass
-        return pb.ModelReadyResponse(ready=False)
+        return pb.ModelReadyResponse(ready=self.engine.is_model_ready(request.name, version))
 
     @_unary
     def ServerMetadata(self, request: pb.ServerMetadataRequest, context: Any) -> pb.ServerMetadataResponse:
@@ -374,20 +366,9 @@ class InferenceServicer:
     def TraceSetting(self, request: pb.TraceSettingRequest, context: Any) -> pb.TraceSettingResponse:
         model = request.model_name
         if model and not self.engine.is_model_ready(model):
-            try:
-                self.engine.model_metadata(model)
-            except NotFoundError:
-                raise
-            except TritonLiteError:
-                raise InvalidArgumentError(f"Request for unknown model : {model}") from None
+            raise InvalidArgumentError(f"Request for unknown model : {model}")
         if len(request.settings):
-            updates: dict[str, Any] = {}
-            for key, value in request.settings.items():
-                values = list(value.value)
-                if key != "trace_level" and len(values) > 1:
-                    raise InvalidArgumentError(f"expect only 1 value for '{key}'")
-                updates[key] = values
-            current = self.settings.update_trace_settings(updates, model)
+            current = self.settings.update_trace_settings(_trace_updates(request.settings), model)
         else:
             current = self.settings.trace_settings(model)
         resp = pb.TraceSettingResponse()
@@ -398,21 +379,7 @@ class InferenceServicer:
     @_unary
     def LogSettings(self, request: pb.LogSettingsRequest, context: Any) -> pb.LogSettingsResponse:
         if len(request.settings):
-            expected = {"log_info": "bool_param", "log_warning": "bool_param", "log_error": "bool_param",
-                        "log_verbose_level": "uint32_param", "log_format": "string_param", "log_file": "string_param"}
-            wording = {"bool_param": "boolean", "uint32_param": "int32", "string_param": "string"}
-            current = self.settings.log_settings()
-            updates: dict[str, Any] = {}
-            for key, value in request.settings.items():
-                kind = value.WhichOneof("parameter_choice")
-                want = expected.get(key)
-                if want is not None and kind != want:
-                    raise InvalidArgumentError(f"expect {wording[want]} for '{key}'")
-                v = param_value(value)
-                if key == "log_file" and v == current.get("log_file"):
-                    continue  # re-sending the current file is not a change
-                updates[key] = v
-            current = self.settings.update_log_settings(updates)
+            current = self.settings.update_log_settings(_log_updates(request.settings))
         else:
             current = self.settings.log_settings()
         resp = pb.LogSettingsResponse()
@@ -425,6 +392,73 @@ class InferenceServicer:
             else:
                 target.string_param = str(value)
         return resp
+
+
+# ---- Triton's gRPC settings parsing (grpc_server.cc): known keys only, unknown ones are ignored --------------
+_TRACE_LEVELS = ("OFF", "TIMESTAMPS", "TENSORS")
+#: numeric trace settings: (C++ type the value is stored in, its printed range)
+_TRACE_NUMBERS = {"trace_rate": (2**32, "[ 0, 4294967295 ]"), "trace_count": (None, "[ -1, 2147483647 ]"),
+                  "log_frequency": (2**32, "[ 0, 4294967295 ]")}
+_STOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+
+
+def _trace_updates(settings: Any) -> dict[str, list[str]]:
+    """The trace update a TraceSettingRequest asks for, with Triton's gRPC errors (an empty list clears a key)."""
+    if "trace_file" in settings:
+        raise UnsupportedError("trace file location can not be updated through network protocol")
+    updates: dict[str, list[str]] = {}
+    if "trace_level" in settings:
+        values = list(settings["trace_level"].value)
+        if not values:
+            updates["trace_level"] = []
+        else:
+            if "OFF" in values and len(values) > 1:
+                raise InvalidArgumentError("Expect only one trace level 'OFF' is specified")
+            levels = [v for v in _TRACE_LEVELS if v in values]  # other names are ignored, as in Triton
+            if levels:
+                updates["trace_level"] = levels
+    for key, (wrap, bounds) in _TRACE_NUMBERS.items():
+        if key not in settings:
+            continue
+        values = list(settings[key].value)
+        if not values:
+            updates[key] = []
+            continue
+        if len(values) > 1:
+            raise InvalidArgumentError(f"expect only 1 value for '{key}'")
+        match = _STOI.match(values[0])  # std::stoi: leading digits count, the rest is ignored
+        if match is None:
+            raise InvalidArgumentError(f"Unable to parse '{key}', got: {values[0]}")
+        number = int(match.group(1))
+        if not -(2**31) <= number < 2**31:
+            raise InvalidArgumentError(f"Unable to parse '{key}', value is out of range {bounds}, got: {values[0]}")
+        if key == "trace_count" and number < -1:
+            raise InvalidArgumentError(f"Unable to parse '{key}'. Expecting value >= -1, got: {values[0]}")
+        updates[key] = [str(number % wrap if wrap else number)]  # an int stored in a uint32_t wraps
+    return updates
+
+
+_LOG_KINDS = {"log_info": ("bool_param", "boolean"), "log_warning": ("bool_param", "boolean"),
+              "log_error": ("bool_param", "boolean"), "log_verbose_level": ("uint32_param", "int32"),
+              "log_format": ("string_param", "string")}
+
+
+def _log_updates(settings: Any) -> dict[str, Any]:
+    """The log update a LogSettingsRequest asks for, with Triton's gRPC errors; unknown keys are ignored."""
+    if "log_file" in settings:
+        raise UnsupportedError("log file location can not be updated through network protocol")
+    updates: dict[str, Any] = {}
+    for key, (kind, wording) in _LOG_KINDS.items():
+        if key not in settings:
+            continue
+        value = settings[key]
+        if value.WhichOneof("parameter_choice") != kind:
+            raise InvalidArgumentError(f"expect {wording} for '{key}'")
+        v = param_value(value)
+        if key == "log_format" and v not in ("default", "ISO8601"):
+            raise InvalidArgumentError(f"invalid argument for log_format, got: {v}")
+        updates[key] = v
+    return updates
 
 
 __all__ = ["InferenceServicer", "Malformed", "SERVICE", "HEALTH_SERVICE", "status_code"]

@@ -33,13 +33,15 @@ from tritonlite.request import InferenceRequest, InferResult
 class _Entry:
     """One request read from a stream; non-decoupled entries also hold their place in the write order."""
 
-    __slots__ = ("decoded", "decoupled", "response", "ready")
+    __slots__ = ("decoded", "decoupled", "response", "ready", "submitting")
 
     def __init__(self, decoded: DecodedRequest | None, decoupled: bool) -> None:
         self.decoded = decoded
         self.decoupled = decoupled
         self.response: Any = None
         self.ready = False
+        #: True while the engine takes the request: an error then is Triton's "infer failed" (never queued)
+        self.submitting = False
 
 
 class _Traced:
@@ -160,7 +162,7 @@ class StreamSession:
                     message = next(messages)
                 except StopIteration:
                     break
-                if self.closed:
+                if self.closed or not self.reading:  # closed, or a malformed message ended the input
                     break
                 self.feed(message, start, time.monotonic_ns() if start else 0)
         except Exception:  # the call was cancelled or broke: close() does the rest
@@ -171,13 +173,22 @@ class StreamSession:
     def end_of_input(self) -> None:
         """The client half-closed: the call completes once every request has answered."""
         with self.lock:
+            if not self.reading:
+                return
             self.reading = False
             self._maybe_done()
 
     def feed(self, message: Any, read_start: int = 0, read_end: int = 0) -> None:
-        """Submit one incoming message (a parsed request or a :class:`Malformed`); never blocks."""
+        """Submit one incoming message (a parsed request or a :class:`Malformed`); never blocks.
+
+        A message that does not parse ends the input, as in Triton (grpc++ fails the read, which the
+        stream handler takes for the client's half-close): what is in flight still answers, later
+        messages are ignored and the call ends OK.
+        """
+        if not self.reading:
+            return
         if type(message) is Malformed:
-            self._answer_early(InvalidArgumentError(message.message), None)
+            self.end_of_input()
             return
         try:
             decoded = decode_infer_request(message, self.shm)
@@ -197,7 +208,9 @@ class StreamSession:
                 self.order.append(entry)
             self.pending += 1
             self.inflight.add(request)
+        entry.submitting = True
         self.engine._submit_with_callback(request, _Forwarder(self._on_response, entry).push)
+        entry.submitting = False
         if request.trace is not None and request.trace.frontend_pending:
             with self.lock:
                 closed = self.closed
@@ -207,10 +220,9 @@ class StreamSession:
                 frontend_trace.finished(request)
 
     def _answer_early(self, exc: TritonLiteError, message: Any) -> None:
-        """An error before the request reached a model: only the request id travels back."""
-        if self.grpc_error_mode:
-            self._put(exc)
-            return
+        """An error before the request reached a model: only the request id travels back, as a response
+        on the stream even in ``triton_grpc_error`` mode (Triton ends the call only for errors a model's
+        response carries)."""
         entry = _Entry(None, False)
         entry.response = error_stream_response(exc.message, message, None)
         entry.ready = True
@@ -232,11 +244,12 @@ class StreamSession:
             except Exception as exc:  # an output that cannot be encoded fails this response only
                 error = exc if isinstance(exc, TritonLiteError) else InvalidArgumentError(error_message(exc))
         if error is not None:
-            if self.grpc_error_mode:
+            # a request the engine refused while taking it (validation, unknown version, sequence checks)
+            # never reached a queue: answered like Triton's "infer failed", in-stream with only the id
+            before = entry.submitting or decoded.request.times.queue_start == 0
+            if self.grpc_error_mode and not before:
                 self._put(error)
             else:
-                # a request that failed validation never reached a queue: answered like Triton's pre-inference errors
-                before = decoded.request.times.queue_start == 0
                 response = error_stream_response(error.message, decoded, None if before else final)
         elif result is None and final and entry.decoupled and decoded.enable_empty_final:
             response = pb.ModelStreamInferResponse()

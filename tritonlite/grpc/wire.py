@@ -78,7 +78,7 @@ class _Plan:
 
     def build(self, raws: list[bytes]) -> DecodedRequest:
         model = self.model
-        inputs = {name: from_raw(datatype, shape, raw, name=name, model=model)
+        inputs = {name: from_raw(datatype, shape, raw, name=name, model=model, defer=True)
                   for (name, datatype, shape), raw in zip(self.inputs, raws)}
         request = build_core_request(model, inputs, self.requested, self.version, self.request_id, self.options)
         return DecodedRequest(request, self.version_text, {}, self.empty_final)

@@ -17,6 +17,7 @@ import numpy as np
 
 from tritonlite.datatypes import DataType, deserialize_bytes_tensor, output_datatype, serialize_bytes_tensor
 from tritonlite.errors import InvalidArgumentError
+from tritonlite.validation import DeferredInputError
 
 _LITTLE = sys.byteorder == "little"
 
@@ -75,12 +76,15 @@ def from_raw(
     *,
     name: str = "",
     model: str = "",
+    defer: bool = False,
 ) -> np.ndarray:
     """Decode raw wire bytes into an array of ``shape``.
 
     Fixed-size types return a read-only view of ``buffer`` (no copy). BYTES returns an object array
     of ``bytes``. A size that does not match the shape raises :class:`InvalidArgumentError` with
-    Triton's message (``name``/``model`` fill it in).
+    Triton's message (``name``/``model`` fill it in); with ``defer`` it (and an unknown datatype name)
+    comes back as a :class:`~tritonlite.validation.DeferredInputError` instead, which the engine's
+    validation raises in Triton's order (after the names, datatypes and shapes are checked).
     """
     key = (datatype, tuple(shape))
     plan = _PLANS.get(key)
@@ -89,6 +93,8 @@ def from_raw(
         wdt, count, expected, shape = plan
         if len(buffer) == expected:
             return np.frombuffer(buffer, dtype=wdt, count=count).reshape(shape) if count else np.empty(shape, dtype=wdt)
+    if defer and isinstance(datatype, str) and datatype not in _KNOWN:
+        return DeferredInputError.make(DataType.INVALID, check_shape(shape, name=name, model=model), "")
     dt = DataType.from_protocol(datatype) if isinstance(datatype, str) else DataType(datatype)
     shape = check_shape(shape, name=name, model=model)
     view = memoryview(buffer).cast("B") if not isinstance(buffer, (bytes, bytearray)) else buffer
@@ -96,18 +102,26 @@ def from_raw(
     if dt is DataType.BYTES:
         if count == 0 and len(view) == 0:
             return np.empty(shape, dtype=np.object_)
-        arr = deserialize_bytes_tensor(view)
+        try:
+            arr = deserialize_bytes_tensor(view)
+        except InvalidArgumentError:
+            if not defer:
+                raise
+            text, prefixed = _bytes_problem(view, name, model)
+            return DeferredInputError.make(dt, shape, text, prefixed)
         if arr.size != count:
-            raise InvalidArgumentError(
-                f"expected {count} string elements for inference input '{name}' for model '{model}', got {arr.size}"
-            )
+            text = f"expected {count} string elements for inference input '{name}' for model '{model}', got {arr.size}"
+            if defer:
+                return DeferredInputError.make(dt, shape, text)
+            raise InvalidArgumentError(text)
         return arr.reshape(shape)
     wdt = _WIRE_DTYPE[dt]
     expected = count * wdt.itemsize
     if len(view) != expected:
-        raise InvalidArgumentError(
-            f"input byte size mismatch for input '{name}' for model '{model}'. Expected {expected}, got {len(view)}"
-        )
+        text = f"input byte size mismatch for input '{name}' for model '{model}'. Expected {expected}, got {len(view)}"
+        if defer:
+            return DeferredInputError.make(dt, shape, text)
+        raise InvalidArgumentError(text)
     arr = np.frombuffer(view, dtype=wdt, count=count) if count else np.empty(0, dtype=wdt)
     if not _LITTLE:  # pragma: no cover - big-endian hosts
         return arr.astype(wdt.newbyteorder("=")).reshape(shape)
@@ -115,6 +129,22 @@ def from_raw(
         _PLANS[key] = (wdt, count, expected, shape)
     return arr.reshape(shape)
 
+
+def _bytes_problem(view: Any, name: str, model: str) -> tuple[str, bool]:
+    """Triton's message (and whether it takes the request-id prefix) for a BYTES buffer that does not parse."""
+    offset, end = 0, len(view)
+    while offset + 4 <= end:
+        length = int.from_bytes(bytes(view[offset : offset + 4]), "little")
+        offset += 4
+        if offset + length > end:
+            return (f"incomplete string data for inference input '{name}', expecting string of length {length} "
+                    f"but only {end - offset} bytes available", False)
+        offset += length
+    return (f"incomplete string length indicator for inference input '{name}' for model '{model}', expecting 4 bytes "
+            f"but only {end - offset} bytes available. Please make sure the string length indicator is in one buffer.", True)
+
+
+_KNOWN = frozenset(d.name for d in DataType if d is not DataType.INVALID)
 
 #: (datatype, shape) -> (wire dtype, element count, byte size, shape) of fixed-size tensors already decoded
 #: once: a client repeats the same few shapes, so the checks above run once per shape
