@@ -170,7 +170,9 @@ class ModelManager:
                 return  # unchanged: Triton does not reload
             backend, versions = self._prepare(name, model_dir, cfg, source)
         except TritonLiteError as exc:
-            if not rec.serving:
+            if not rec.serving and not rec.states and not files and name not in self.scan():
+                pass  # no such model anywhere: Triton keeps no state for it (the repository index does not list it)
+            elif not rec.serving:
                 rec.states = {0: VersionStatus(ModelState.UNAVAILABLE, exc.message)} if not rec.states else {
                     v: VersionStatus(ModelState.UNAVAILABLE, exc.message) for v in rec.states
                 }
