@@ -169,7 +169,7 @@ def normalize_request(request: InferenceRequest, spec: IOSpec, model_name: str |
             if name not in spec.output_set:
                 raise InvalidArgumentError(f"unexpected inference output '{name}' for model '{model}'")
     internal = spec.internal_inputs
-    client = [n for n in given if n not in internal] if internal else list(given)
+    client = [n for n in given if n not in internal] if internal else given
     # Triton compares the count first and only then the names: a wrong name among the right number of
     # inputs is an unexpected input, not a missing one
     counted = len(spec.required) <= len(client) <= len(specs)
