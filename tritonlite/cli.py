@@ -344,6 +344,12 @@ def serve(args: argparse.Namespace) -> int:
             return 1
         _log_option_table(engine, args)
         doors, peer_listener = _worker_view(engine, args)
+        from tritonlite.protocol.settings import settings_for
+
+        settings_for(doors).start_log_settings({
+            "log_file": args.log_file or "", "log_info": bool(args.log_info), "log_warning": bool(args.log_warning),
+            "log_error": bool(args.log_error), "log_verbose_level": int(args.log_verbose), "log_format": args.log_format,
+        })
         try:
             servers = _start_servers(doors, args)
         except _Fatal as exc:

@@ -34,13 +34,26 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("the HTTP server needs orjson: pip install 'tritonlite[http]'") from exc
 
+try:  # Triton's own parser (RapidJSON): NaN/Infinity and its error texts, on orjson's failures only
+    import rapidjson
+except ImportError:  # pragma: no cover - tritonclient depends on it; without it, orjson's texts
+    rapidjson = None
+
 _LITTLE = sys.byteorder == "little"
 IHCL = "inference-header-content-length"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 MAX_JSON_DEPTH = 100
 
-_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+_INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64"})
+_UINT_TYPES = frozenset({"UINT8", "UINT16", "UINT32", "UINT64"})
 _FLOAT_TYPES = frozenset({"FP32", "FP64"})
+
+
+def json_error(message: str) -> InvalidArgumentError:
+    """A JSON-level error of the HTTP frontend, in Triton's words. Triton's TritonJson makes these
+    INTERNAL (500); tritonlite answers 400 (SPEC §1.6 allows it): bad input is the client's error, and
+    the hardening suite holds the server to no 5xx on malformed requests."""
+    return InvalidArgumentError(message)
 
 
 def _too_large(what: str, size: int, limit: int) -> InvalidArgumentError:
@@ -53,7 +66,7 @@ def _too_large(what: str, size: int, limit: int) -> InvalidArgumentError:
 # ---- compression ---------------------------------------------------------------------------------------
 def decompress(body: bytearray, encoding: str | None, limit: int) -> bytearray:
     """Undo ``Content-Encoding`` (gzip, deflate = zlib format, identity); output capped at ``limit``."""
-    enc = (encoding or "").strip().lower()
+    enc = (encoding or "").strip()  # Triton compares the names case-sensitively
     if enc in ("", "identity"):
         return body
     if enc == "gzip":
@@ -82,7 +95,7 @@ def response_encoding(accept: str | None) -> str | None:
     best, best_q = None, -1.0
     for item in accept.split(","):
         parts = [p.strip() for p in item.split(";")]
-        name = parts[0].lower()
+        name = parts[0]  # case-sensitive, as Triton
         if name not in ("identity", "gzip", "deflate"):
             continue
         q = 1.0
@@ -118,24 +131,36 @@ def _flatten(data: Any, out: list[Any], depth: int) -> None:
             out.append(item)
 
 
-def _json_to_array(data: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:
+#: Triton's TritonJson text for a ``data`` element of the wrong JSON type, per datatype family
+_WRONG_ELEMENT = {
+    "BOOL": "attempt to access JSON non-boolean as boolean",
+    **{t: "attempt to access JSON non-signed-integer as signed-integer" for t in _INT_TYPES},
+    **{t: "attempt to access JSON non-unsigned-integer as unsigned-integer" for t in _UINT_TYPES},
+    **{t: "attempt to access JSON non-number as double" for t in _FLOAT_TYPES},
+}
+
+
+def _json_to_array(data: Any, datatype: str, shape: list[int], name: str, model: str = "", req_id: str = "") -> np.ndarray:
     if datatype in ("FP16", "BF16"):
         raise InvalidArgumentError(
             f"receiving {datatype} data via JSON is not supported. Please use the binary data format for input {name}"
         )
     if not isinstance(data, list):
-        data = [data]
+        raise json_error("Unable to parse 'data': attempt to access JSON non-array as array")
     count = element_count(shape)
     if datatype == "BYTES":
         flat: list[Any] = []
         _flatten(data, flat, 1)
-        if len(flat) != count:
-            raise InvalidArgumentError("Unable to parse 'data': Shape does not match true shape of 'data' field")
-        out = np.empty(count, dtype=np.object_)
+        out = np.empty(len(flat), dtype=np.object_)
         for i, v in enumerate(flat):
             if not isinstance(v, str):
-                raise InvalidArgumentError(f"Unable to parse 'data': attempt to access JSON non-string as string for input '{name}'")
+                raise json_error("Unable to parse JSON bytes array: attempt to access JSON non-string as string")
             out[i] = v.encode("utf-8")
+        if len(flat) != count:  # Triton's core counts the serialized strings
+            raise InvalidArgumentError(
+                f"[request id: {req_id or '<id_unknown>'}] expected {count} string elements for inference input "
+                f"'{name}' for model '{model}', got {len(flat)}"
+            )
         return out.reshape(shape)
     dtype = DataType.from_protocol(datatype).numpy_dtype
     arr: np.ndarray | None = None
@@ -152,21 +177,24 @@ def _json_to_array(data: Any, datatype: str, shape: list[int], name: str) -> np.
             arr = np.array(flat)
         except (ValueError, OverflowError):
             arr = np.array(flat, dtype=object)
-    if arr.size != count:
-        raise InvalidArgumentError("Unable to parse 'data': Shape does not match true shape of 'data' field")
-    if count == 0:
-        return np.empty(shape, dtype=dtype)
     kind = arr.dtype.kind
-    if datatype == "BOOL":
+    if arr.size == 0:
+        ok = True
+    elif datatype == "BOOL":
         ok = kind == "b"
     elif datatype in _INT_TYPES:
         ok = kind in ("i", "u") or (kind == "O" and all(type(v) is int for v in arr.reshape(-1)))
+    elif datatype in _UINT_TYPES:
+        ok = (kind == "u" or (kind == "i" and not (arr < 0).any())
+              or (kind == "O" and all(type(v) is int and v >= 0 for v in arr.reshape(-1))))
     else:
         ok = kind in ("i", "u", "f") or (kind == "O" and all(type(v) in (int, float) for v in arr.reshape(-1)))
     if not ok:
-        raise InvalidArgumentError(
-            f"Unable to parse 'data': attempt to access JSON value of the wrong type as {datatype} for input '{name}'"
-        )
+        raise json_error(f"Unable to parse 'data': {_WRONG_ELEMENT.get(datatype, 'attempt to access JSON value of the wrong type')}")
+    if arr.size != count:
+        raise json_error("Unable to parse 'data': Shape does not match true shape of 'data' field")
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
     try:
         return arr.astype(dtype, casting="unsafe").reshape(shape)
     except (OverflowError, ValueError) as exc:
@@ -175,10 +203,8 @@ def _json_to_array(data: Any, datatype: str, shape: list[int], name: str) -> np.
 
 def _array_to_json(arr: np.ndarray, datatype: str, name: str) -> Any:
     """The ``data`` of one JSON output: a flat numpy array orjson prints itself, or a list (BYTES)."""
-    if datatype in ("FP16", "BF16"):
-        raise InvalidArgumentError(
-            f"sending {datatype} data via JSON is not supported. Please use the binary data format for output {name}"
-        )
+    if datatype in ("FP16", "BF16"):  # Triton 2.51's text, without the output's name
+        raise InvalidArgumentError(f"sending {datatype} data via JSON is not supported. Please use the binary data format for output")
     flat = arr.reshape(-1)
     if datatype == "BYTES" or flat.dtype.kind not in _NUMPY_JSON_KINDS:
         return [v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v) for v in flat]
@@ -227,36 +253,60 @@ class DecodedInfer:
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise InvalidArgumentError(f"Unable to parse '{what}': expected a JSON object")
+        raise json_error(f"Unable to parse '{what}': attempt to get members for non-object")
     return value
 
 
+def _member(obj: Any, key: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise json_error(f"Unable to parse '{key}': attempt to access non-existing object member '{key}'")
+    return obj[key]
+
+
 def _get_str(obj: dict[str, Any], key: str) -> str:
-    value = obj.get(key)
+    value = _member(obj, key)
     if not isinstance(value, str):
-        raise InvalidArgumentError(f"Unable to parse '{key}': attempt to access JSON non-string as string")
+        raise json_error(f"Unable to parse '{key}': attempt to access JSON non-string as string")
     return value
 
 
 def _get_shape(obj: dict[str, Any]) -> list[int]:
-    shape = obj.get("shape")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise InvalidArgumentError("Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer")
+    shape = _member(obj, "shape")
+    if not isinstance(shape, list):
+        raise json_error("Unable to parse 'shape': attempt to access JSON non-array as array")
+    if not all(type(d) is int and d >= 0 for d in shape):
+        raise json_error("Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer")
     return shape
 
 
-def _uint(value: Any, key: str) -> int:
+def _uint(value: Any, key: str, verb: str = "parse") -> int:
     if type(value) is not int or value < 0:
-        raise InvalidArgumentError(f"Unable to parse '{key}': attempt to access JSON non-unsigned-integer as unsigned-integer")
+        raise json_error(f"Unable to {verb} '{key}': attempt to access JSON non-unsigned-integer as unsigned-integer")
     return value
 
 
 def parse_json(buffer: Any) -> Any:
-    """orjson's parse (bytes, bytearray or memoryview) with Triton's error prefix."""
+    """Parse a request JSON body (bytes, bytearray or memoryview) as Triton does.
+
+    orjson first; where it fails, RapidJSON (Triton's parser) decides: it accepts ``NaN`` and
+    ``Infinity`` (which orjson refuses) and words the error as Triton does
+    (``... : Missing a name for object member. at 1``, INTERNAL → 500).
+    """
     try:
         return orjson.loads(buffer)
     except orjson.JSONDecodeError as exc:
-        raise InvalidArgumentError(f"failed to parse the request JSON buffer: {exc}") from None
+        message = str(exc)
+    if rapidjson is not None:
+        try:
+            return rapidjson.loads(bytes(buffer))
+        except rapidjson.JSONDecodeError as exc:
+            text = str(exc)
+            head, sep, tail = text.partition(": ")
+            if sep and head.startswith("Parse error at offset "):
+                message = f"{tail} at {head.removeprefix('Parse error at offset ')}"
+        except (ValueError, RecursionError):
+            pass
+    raise json_error(f"failed to parse the request JSON buffer: {message}")
 
 
 def decode_infer(
@@ -271,18 +321,13 @@ def decode_infer(
     """Build the core request of one ``/infer`` call (body already decompressed)."""
     total = len(body)
     if ihcl_header is not None:
-        try:
-            header_len = int(ihcl_header.strip())
-        except ValueError:
-            header_len = -1
+        header_len = _atoi(ihcl_header)  # Triton reads the header with atoi: "abc" is 0, a raw body
         if header_len < 0 or header_len > total:
-            raise InvalidArgumentError(
-                f"Unable to parse 'Inference-Header-Content-Length': expected an integer in [0, {total}], got '{ihcl_header}'"
-            )
-        if header_len == 0:
-            return _decode_raw(body, model_name, version, info)
+            raise HeaderSizeError(f"inference header size should be in range (0, {total}), got: {header_len}")
     else:
         header_len = total
+    if header_len == 0:  # IHCL 0, or an empty body: the body is the model's single input
+        return _decode_raw(body, model_name, version, info)
     if header_len > limit:
         raise _too_large("Request JSON", header_len, limit)
     view = memoryview(body)
@@ -292,70 +337,60 @@ def decode_infer(
         plan = info.decode_cache.get(key)
         if plan is not None and plan.total == total:
             return plan.decode(body, model_name, version)
-    try:
-        doc = _obj(parse_json(view[:header_len]), "request")
-    except InvalidArgumentError as exc:
-        if ihcl_header is None and "unexpected content after document" in exc.message:
-            raise InvalidArgumentError(
-                f"{exc.message}; a body that carries binary tensor data must give the JSON length in the "
-                "'Inference-Header-Content-Length' header"
-            ) from None
-        raise
-    req_id = doc.get("id", "")
+    json_part = view[:header_len]
+    if ihcl_header is None:  # Triton reads a header-less body as a C string: up to a NUL
+        nul = body.find(b"\0", 0, header_len)
+        if nul >= 0:
+            json_part = view[:nul]
+    doc = parse_json(json_part)
+    req_id = doc.get("id", "") if isinstance(doc, dict) else ""
     if not isinstance(req_id, str):
-        raise InvalidArgumentError("Unable to parse 'id': attempt to access JSON non-string as string")
-    params = doc.get("parameters")
-    params = {} if params is None else _obj(params, "parameters")
+        raise json_error("Unable to parse 'id': attempt to access JSON non-string as string")
+    params = doc.get("parameters") if isinstance(doc, dict) else None
+    if params is not None and not isinstance(params, dict):
+        raise json_error("failed to get request params.: attempt to get members for non-object")
+    params = params or {}
     binary_default = params.get("binary_data_output", False)
     if not isinstance(binary_default, bool):
-        raise InvalidArgumentError("Unable to parse 'binary_data_output': expected a boolean")
+        raise json_error("Unable to parse 'binary_data_output': attempt to access JSON non-boolean as boolean")
+    _check_params(params)
     opts = request_options(params)
 
-    raw_inputs = doc.get("inputs")
+    raw_inputs = _member(doc, "inputs")
     if not isinstance(raw_inputs, list):
-        raise InvalidArgumentError("Unable to parse 'inputs': attempt to access JSON non-array as array")
+        raise json_error("Unable to parse 'inputs': attempt to access JSON non-array as array")
     inputs: dict[str, np.ndarray] = {}
+    #: binary inputs, converted once the whole body is known to be framed right (Triton checks that first)
+    binary: list[tuple[str, str, list[int], int, int]] = []
     offset = header_len
     #: (name, dtype, count, shape, offset) of each input while all are fixed-size binary ones
     planned: list[tuple[str, np.dtype, int, tuple[int, ...], int]] | None = [] if key is not None and _LITTLE else None
     for item in raw_inputs:
-        item = _obj(item, "inputs")
-        name = _get_str(item, "name")
-        datatype = _get_str(item, "datatype")
-        try:
-            DataType.from_protocol(datatype)
-        except InvalidArgumentError:
-            raise InvalidArgumentError(f"invalid datatype '{datatype}' for input '{name}'") from None
-        shape = _get_shape(item)
-        tparams = item.get("parameters")
+        tparams = item.get("parameters") if isinstance(item, dict) else None
         tparams = {} if tparams is None else _obj(tparams, "parameters")
-        has_data = "data" in item
+        has_data = isinstance(item, dict) and item.get("data") is not None
         has_bin = "binary_data_size" in tparams
         target = shm_target(tparams)
         if has_data + has_bin + (target is not None) != 1:
             found = [k for k, v in (("'data'", has_data), ("'binary_data_size'", has_bin), ("'shared_memory_region'", target is not None)) if v]
             raise InvalidArgumentError(
                 "Input must set only one of the following fields: 'data', 'binary_data_size' in 'parameters', "
-                f"'shared_memory_region' in 'parameters'. But {'set ' + ', '.join(found) if found else 'set none of them'} "
-                f"for input '{name}'"
+                f"'shared_memory_region' in 'parameters'. But {'set ' + ' '.join(found) if found else 'no field is set'}"
             )
+        name = _get_str(item, "name")
+        datatype = _get_str(item, "datatype")
+        try:
+            DataType.from_protocol(datatype)
+        except InvalidArgumentError:
+            raise InvalidArgumentError(f"invalid datatype for input {name}") from None
+        shape = _get_shape(item)
         if has_bin:
             size = _uint(tparams["binary_data_size"], "binary_data_size")
-            if ihcl_header is None:
-                raise InvalidArgumentError(
-                    "must specify valid 'Infer-Header-Content-Length' in request header and 'binary_data_size' when "
-                    f"passing inputs in binary data format for model '{model_name}'"
-                )
             if offset + size > total:
                 raise InvalidArgumentError(
-                    f"unexpected size for input '{name}', expecting {size} additional bytes for model '{model_name}'"
+                    f"unexpected size for input '{name}', expecting {offset + size - total} additional bytes for model '{model_name}'"
                 )
-            arr = inputs[name] = from_raw(datatype, shape, view[offset : offset + size], name=name, model=model_name)
-            if planned is not None:
-                if datatype == "BYTES" or arr.size == 0:
-                    planned = None
-                else:
-                    planned.append((name, arr.dtype, arr.size, arr.shape, offset))
+            binary.append((name, datatype, shape, offset, size))
             offset += size
         elif target is not None:
             planned = None
@@ -364,29 +399,36 @@ def decode_infer(
             inputs[name] = input_from_params(registry, target, datatype, shape, name=name, model=model_name)
         else:
             planned = None
-            arr = _json_to_array(item["data"], datatype, shape, name)
+            arr = _json_to_array(item["data"], datatype, shape, name, model_name, req_id)
             if arr.dtype != np.object_ and arr.nbytes > limit:
                 raise _too_large(f"Input '{name}'", arr.nbytes, limit)
             inputs[name] = arr
     if offset != total:
         raise InvalidArgumentError(f"unexpected additional input data for model '{model_name}'")
+    for name, datatype, shape, start, size in binary:
+        arr = inputs[name] = from_raw(datatype, shape, view[start : start + size], name=name, model=model_name)
+        if planned is not None:
+            if datatype == "BYTES" or arr.size == 0:
+                planned = None
+            else:
+                planned.append((name, arr.dtype, arr.size, arr.shape, start))
 
     outputs: dict[str, OutputSpec] = {}
     raw_outputs = doc.get("outputs")
     if raw_outputs is not None:
         if not isinstance(raw_outputs, list):
-            raise InvalidArgumentError("Unable to parse 'outputs': attempt to access JSON non-array as array")
+            raise json_error("Unable to parse 'outputs': attempt to access JSON non-array as array")
         for item in raw_outputs:
             item = _obj(item, "outputs")
             name = _get_str(item, "name")
             oparams = item.get("parameters")
             oparams = {} if oparams is None else _obj(oparams, "parameters")
-            binary = oparams.get("binary_data", False)
-            if not isinstance(binary, bool):
-                raise InvalidArgumentError("Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean")
-            class_count = _uint(oparams.get("classification", 0), "classification")
+            as_binary = oparams.get("binary_data", False)
+            if not isinstance(as_binary, bool):
+                raise json_error("Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean")
+            class_count = _uint(oparams.get("classification", 0), "classification", "set")
             target = shm_target(oparams)
-            if target is not None and binary:
+            if target is not None and as_binary:
                 raise InvalidArgumentError(f"Output can't set both 'shared_memory_region' and 'binary_data' for output '{name}'")
             if target is not None and class_count:
                 raise InvalidArgumentError(f"Output can't set both 'shared_memory_region' and 'classification' for output '{name}'")
@@ -394,7 +436,7 @@ def decode_infer(
                 raise InvalidArgumentError(SHM_DISABLED)
             if target is not None:
                 planned = None
-            outputs[name] = OutputSpec(name, binary, class_count, target)
+            outputs[name] = OutputSpec(name, as_binary, class_count, target)
 
     if planned is not None and key is not None:
         cache = info.decode_cache
@@ -414,6 +456,45 @@ def decode_infer(
         flags=opts["flags"],
     )
     return DecodedInfer(request, outputs, binary_default)
+
+
+class HeaderSizeError(InvalidArgumentError):
+    """An ``Inference-Header-Content-Length`` outside the body (Triton answers it before reading the JSON)."""
+
+
+def _atoi(text: str) -> int:
+    """C's ``atoi``: optional blanks and sign, then the leading digits (none: 0)."""
+    text = text.lstrip(" \t")
+    sign = -1 if text[:1] == "-" else 1
+    if text[:1] in "+-":
+        text = text[1:]
+    digits = len(text) - len(text.lstrip("0123456789"))
+    return sign * int(text[:digits]) if digits else 0
+
+
+#: Triton's HTTP frontend reads these request parameters with typed TritonJson getters (INTERNAL on a
+#: wrong type); every other parameter must be a string, integer, boolean or number (INVALID_ARG)
+_TYPED_PARAMS = {
+    "sequence_start": (lambda v: isinstance(v, bool), "attempt to access JSON non-boolean as boolean"),
+    "sequence_end": (lambda v: isinstance(v, bool), "attempt to access JSON non-boolean as boolean"),
+    "priority": (lambda v: type(v) is int and v >= 0, "attempt to access JSON non-unsigned-integer as unsigned-integer"),
+    "timeout": (lambda v: type(v) is int and v >= 0, "attempt to access JSON non-unsigned-integer as unsigned-integer"),
+    "sequence_id": (lambda v: isinstance(v, str) or (type(v) is int and v >= 0), "attempt to access JSON non-string as string"),
+}
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    for key, value in params.items():
+        typed = _TYPED_PARAMS.get(key)
+        if typed is not None:
+            if not typed[0](value):
+                raise json_error(f"Unable to parse '{key}': {typed[1]}")
+        elif key == "binary_data_output":
+            continue
+        elif key.startswith("triton_"):
+            raise InvalidArgumentError("parameter keys starting with 'triton_' are reserved for Triton usage and should not be specified.")
+        elif value is None or not isinstance(value, (str, int, float, bool)):
+            raise InvalidArgumentError(f"parameter '{key}' has invalid type. It should be either 'int', 'bool', or 'string'.")
 
 
 _PLAN_MAX_HEADER = 4096
@@ -457,20 +538,20 @@ class _BinaryPlan:
 
 
 def _decode_raw(body: bytearray, model_name: str, version: str, info: ModelInfo) -> DecodedInfer:
-    """``Inference-Header-Content-Length: 0``: the whole body is the model's single input."""
+    """``Inference-Header-Content-Length: 0`` (or an empty body): the whole body is the model's single input."""
     if len(info.inputs) != 1:
         raise InvalidArgumentError(
-            f"Raw request must only have 1 input (found 1) to be deduced but got {len(info.inputs)} inputs in "
-            f"'{model_name}' model configuration"
+            f"[request id: <id_unknown>] Raw request must only have 1 input (found 1) to be deduced but got "
+            f"{len(info.inputs)} inputs in '{model_name}' model configuration"
         )
     (name, (datatype, dims)), = info.inputs.items()
     batch = [1] if info.batching else []
     if datatype == "BYTES":
-        if any(d not in (1, -1) for d in dims):
+        if list(dims) != [1]:
             raise InvalidArgumentError(
-                f"Raw request for BYTES input '{name}' of model '{model_name}' requires the input shape to be [1]"
+                f"[request id: <id_unknown>] For BYTE datatype raw input '{name}', the model must have input shape [1]"
             )
-        shape = batch + [1] * len(dims)
+        shape = batch + [1]
         arr = from_raw(datatype, shape, memoryview(body), name=name, model=model_name)
     else:
         itemsize = DataType.from_protocol(datatype).itemsize
@@ -550,4 +631,4 @@ def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["decode_infer", "encode_infer", "decompress", "compress", "response_encoding", "parse_json", "IHCL"]
+__all__ = ["decode_infer", "encode_infer", "decompress", "compress", "response_encoding", "parse_json", "json_error", "HeaderSizeError", "IHCL"]

@@ -79,9 +79,17 @@ class StreamingResponse:
         self.headers = headers or []
 
 
-def json_error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
-    body = json.dumps({"error": message}, ensure_ascii=False).encode()
-    return Response(status, body, [("Content-Type", "application/json")] + (headers or []))
+#: Triton labels some answers ``text/plain`` (its routing 404/405, health and readiness, and errors its
+#: infer handler sends before parsing the request JSON or after the model ran), the rest ``application/json``
+TEXT_PLAIN = "text/plain"
+APPLICATION_JSON = "application/json"
+
+
+def json_error(status: int, message: str, headers: list[tuple[str, str]] | None = None,
+               content_type: str = APPLICATION_JSON) -> Response:
+    """``{"error": message}`` with ``status``; the body is JSON whatever ``content_type`` says (as Triton's)."""
+    body = json.dumps({"error": message}, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(status, body, [("Content-Type", content_type)] + (headers or []))
 
 
 App = Callable[[Request], Awaitable["Response | StreamingResponse"]]
@@ -443,4 +451,4 @@ class HttpConnection(asyncio.Protocol):
             self.transport.abort()
 
 
-__all__ = ["HttpConnection", "Request", "Response", "StreamingResponse", "json_error"]
+__all__ = ["HttpConnection", "Request", "Response", "StreamingResponse", "json_error", "TEXT_PLAIN", "APPLICATION_JSON"]

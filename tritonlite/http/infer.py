@@ -14,9 +14,10 @@ import logging
 import time
 from typing import Any, Callable
 
-from tritonlite.errors import InvalidArgumentError, TritonLiteError, UnsupportedError
-from tritonlite.http.codec import IHCL, DecodedInfer, compress, decode_infer, decompress, encode_infer, response_encoding
-from tritonlite.http.connection import Request, Response, json_error
+from tritonlite.errors import ErrorCode, NotFoundError, TritonLiteError, UnsupportedError
+from tritonlite.http.codec import (IHCL, DecodedInfer, HeaderSizeError, compress, decode_infer, decompress, encode_infer,
+                                   json_error as json_parse_error, response_encoding)
+from tritonlite.http.connection import TEXT_PLAIN, Request, Response, json_error
 from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, runs_fast
 from tritonlite.protocol.models import ModelInfo, model_info
 from tritonlite.protocol.status import http_status
@@ -28,8 +29,9 @@ _JSON_HEADERS = [("Content-Type", "application/json")]
 _BINARY_TYPE = ("Content-Type", "application/octet-stream")
 
 
-def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None) -> Response:
-    return json_error(http_status(exc), exc.message, headers)
+def error_response(exc: TritonLiteError, headers: list[tuple[str, str]] | None = None,
+                   content_type: str = "application/json") -> Response:
+    return json_error(http_status(exc), exc.message, headers, content_type)
 
 
 class _Pending:
@@ -57,7 +59,10 @@ class _Pending:
         """Encode the outcome and answer (event loop thread)."""
         trace = self.decoded.request.trace
         if self.error is not None:
-            resp = error_response(self.error)
+            # Triton answers a failed execution from its completion callback as text/plain; the request
+            # checks its core makes before queueing (INVALID_ARG) come back as application/json
+            error = self.error
+            resp = error_response(error, None, "application/json" if error.code == ErrorCode.INVALID_ARG else TEXT_PLAIN)
         else:
             try:
                 resp = encode_response(self.result, self.decoded, self.info, self.registry, self.accept)  # type: ignore[arg-type]
@@ -65,7 +70,7 @@ class _Pending:
                     trace.frontend.append(("INFER_RESPONSE_COMPLETE", time.monotonic_ns()))
                 resp.trace, trace = trace, None  # the connection adds HTTP_SEND_START / _END, then writes it
             except TritonLiteError as exc:
-                resp = error_response(exc)
+                resp = error_response(exc, None, TEXT_PLAIN)
             except Exception as exc:
                 _log.exception("encoding the response of model '%s' failed", self.info.name)
                 resp = json_error(500, f"internal server error: {type(exc).__name__}: {exc}")
@@ -107,7 +112,13 @@ class InferHandler:
         try:
             decoded, info = self._decode(req, name, version, version_number)
         except _UnsupportedEncoding as exc:
-            conn.respond(error_response(exc.error, [("Accept-Encoding", "gzip, deflate")]))
+            conn.respond(error_response(exc.error, [("Accept-Encoding", "gzip, deflate")], TEXT_PLAIN))
+            return
+        except _BeforeJson as exc:
+            conn.respond(error_response(exc.error, None, TEXT_PLAIN))
+            return
+        except HeaderSizeError as exc:
+            conn.respond(error_response(exc, None, TEXT_PLAIN))
             return
         except TritonLiteError as exc:
             conn.respond(error_response(exc))
@@ -130,11 +141,15 @@ class InferHandler:
             self.engine._submit_unary(request, pending.done, inline)
 
     def _decode(self, req: Request, name: str, version: str, version_number: int) -> tuple[DecodedInfer, ModelInfo]:
-        info = model_info(self.engine, name, version_number)
+        try:
+            if version_number == 0:  # no model has a version 0 (Triton looks it up like any other)
+                model_info(self.engine, name, -1)
+                raise NotFoundError(f"Request for unknown model: '{name}' version 0 is not found")
+            info = model_info(self.engine, name, version_number)
+        except TritonLiteError as exc:
+            raise _BeforeJson(exc) from None
         if info.decoupled:
-            raise UnsupportedError(
-                f"HTTP end point doesn't support models with decoupled transaction policy: model '{name}' is decoupled"
-            )
+            raise _BeforeJson(UnsupportedError("HTTP end point doesn't support models with decoupled transaction policy"))
         headers = req.headers
         body = req.body
         encoding = headers.get("content-encoding")
@@ -148,7 +163,15 @@ class InferHandler:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             if isinstance(exc, TritonLiteError):
                 raise
-            raise InvalidArgumentError(f"Unable to parse the inference request: {exc}") from None
+            raise json_parse_error(f"Unable to parse the inference request: {exc}") from None
+
+
+class _BeforeJson(Exception):
+    """An error Triton's infer handler answers before it reads the request (unknown model, decoupled): text/plain."""
+
+    def __init__(self, error: TritonLiteError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class _UnsupportedEncoding(Exception):

@@ -17,8 +17,8 @@ from urllib.parse import unquote
 
 from tritonlite.engine import parse_version
 from tritonlite.errors import InvalidArgumentError, NotFoundError, TritonLiteError, UnavailableError, UnsupportedError
-from tritonlite.http.codec import parse_json
-from tritonlite.http.connection import Request, Response, StreamingResponse, json_error
+from tritonlite.http.codec import json_error as json_parse_error, parse_json
+from tritonlite.http.connection import TEXT_PLAIN, Request, Response, StreamingResponse, json_error
 from tritonlite.http.generate import generate, generate_stream
 from tritonlite.http.infer import FutureResponder, InferHandler, error_response
 from tritonlite.protocol import server_metadata
@@ -39,24 +39,47 @@ def _json(doc: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8"), list(_JSON))
 
 
-def _empty(status: int = 200) -> Response:
-    return Response(status, b"")
+def _empty(status: int = 200, content_type: str = "application/json") -> Response:
+    """An empty answer; Triton labels it text/plain (health, readiness) or application/json (the rest)."""
+    return Response(status, b"", [("Content-Type", content_type)])
 
 
 def _not_found() -> Response:
-    return json_error(404, "Not Found")
+    return json_error(404, "Not Found", None, TEXT_PLAIN)
 
 
-def _method_not_allowed() -> Response:
-    return json_error(405, "Method Not Allowed")
+def _method_not_allowed(content_type: str = "application/json") -> Response:
+    """405; Triton labels it text/plain on health, readiness and infer, application/json elsewhere."""
+    return json_error(405, "Method Not Allowed", None, content_type)
+
+
+#: Triton reads a version with std::stol: beyond int64 it fails before any lookup
+_MAX_VERSION = 2**63 - 1
+
+
+def _check_version(version: str) -> None:
+    if version and int(version) > _MAX_VERSION:
+        raise InvalidArgumentError(
+            f"failed to get model version from specified version string '{version}' (details: stol), "
+            "version should be an integral value > 0"
+        )
 
 
 def _optional_body(req: Request) -> dict[str, Any]:
+    """A settings body (repository, shared memory): absent is ``{}``; present, it must be a JSON object."""
     if not req.body.strip():
         return {}
     doc = parse_json(req.body)
     if not isinstance(doc, dict):
-        raise InvalidArgumentError("failed to parse the request JSON buffer: expected a JSON object")
+        raise json_parse_error("attempt to get members for non-object")
+    return doc
+
+
+def _required_body(req: Request) -> dict[str, Any]:
+    """A body Triton always parses (logging, shared-memory register): empty is its parse error."""
+    doc = parse_json(req.body)
+    if not isinstance(doc, dict):
+        raise json_parse_error("attempt to get members for non-object")
     return doc
 
 
@@ -100,6 +123,7 @@ class HttpApp:
         if m is not None and m.group(3) == "infer":
             version = m.group(2) or ""
             try:
+                _check_version(version)
                 route = (unquote(m.group(1)), version, parse_version(version))
             except TritonLiteError:
                 route = None  # the slow path answers with the version error
@@ -128,7 +152,7 @@ class HttpApp:
             if method == "GET":
                 return _json(self.settings.log_settings())
             if method == "POST":
-                return _json(self.settings.update_log_settings(_optional_body(req)))
+                return _json(self.settings.update_log_settings(_required_body(req)))
             return _method_not_allowed()
         m = _MODEL.fullmatch(path)
         if m is not None:
@@ -141,9 +165,9 @@ class HttpApp:
         m = _HEALTH.fullmatch(path)
         if m is not None:
             if method != "GET":
-                return _method_not_allowed()
+                return _method_not_allowed(TEXT_PLAIN if m.group(1) else "application/json")
             ok = self.engine.is_live() if m.group(1) == "live" else self.engine.is_ready()
-            return _empty(200 if ok else 400)
+            return _empty(200 if ok else 400, TEXT_PLAIN)
         m = _SYS_SHM.fullmatch(path)
         if m is not None:
             return await self._shm(req, unquote(m.group(1) or ""), m.group(2), cuda=False)
@@ -165,9 +189,11 @@ class HttpApp:
 
     async def _model(self, req: Request, name: str, version: str, action: str) -> Response | StreamingResponse:
         method = req.method
+        if action != "trace/setting":
+            _check_version(version)
         if action in ("infer", "generate", "generate_stream"):
             if method != "POST":
-                return _method_not_allowed()
+                return _method_not_allowed(TEXT_PLAIN if action == "infer" else "application/json")
             if action == "infer":
                 return await self._infer(req, name, version)
             if action == "generate":
@@ -178,7 +204,7 @@ class HttpApp:
                 return _not_found()
             return await self._trace(req, name)
         if method != "GET":
-            return _method_not_allowed()
+            return _method_not_allowed(TEXT_PLAIN if action == "ready" else "application/json")
         if action == "":
             return _json(self.engine.model_metadata(name, version))
         if action == "ready":
@@ -192,11 +218,11 @@ class HttpApp:
                 if version:
                     known = [e for e in known if e.get("version") == str(parse_version(version))]
                 if not known:
-                    return error_response(exc)
+                    return error_response(exc, None, TEXT_PLAIN)
                 ready = False
             except TritonLiteError:
                 ready = False
-            return _empty(200) if ready else json_error(400, "Model version not ready")
+            return _empty(200, TEXT_PLAIN) if ready else json_error(400, "Model version not ready", None, TEXT_PLAIN)
         if action == "config":
             return _json(self.engine.model_config(name, version))
         # stats
@@ -232,7 +258,7 @@ class HttpApp:
             if not isinstance(dependents, bool):
                 raise InvalidArgumentError("Unable to parse 'unload_dependents': attempt to access JSON non-boolean as boolean")
             await self._run(lambda: self.engine.unload_model(name, unload_dependents=dependents))
-            return _empty()
+            return _empty()  # application/json with no body, as Triton
         config: str | None = None
         files: dict[str, bytes] = {}
         for key, value in params.items():
@@ -268,7 +294,7 @@ class HttpApp:
             return _empty()
         if not region:  # register needs a region name: /v2/...sharedmemory/register is not a route
             return _not_found()
-        body = _optional_body(req)
+        body = _required_body(req)
         byte_size = body.get("byte_size")
         if type(byte_size) is not int or byte_size < 0:
             raise InvalidArgumentError("Unable to parse 'byte_size': attempt to access JSON non-unsigned-integer as unsigned-integer")

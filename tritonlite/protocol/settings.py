@@ -51,6 +51,11 @@ class ServerSettings:
         with self._lock:
             return dict(self._log)
 
+    def start_log_settings(self, values: Mapping[str, Any]) -> None:
+        """The values the server was started with (``--log-*``), which the logging API then reports."""
+        with self._lock:
+            self._log.update({k: v for k, v in values.items() if k in LOG_DEFAULTS})
+
     def update_log_settings(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a partial update (null values ignored) and return the full settings."""
         current = self._update_log(values)
