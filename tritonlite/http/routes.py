@@ -189,11 +189,10 @@ class HttpApp:
 
     async def _model(self, req: Request, name: str, version: str, action: str) -> Response | StreamingResponse:
         method = req.method
-        if action != "trace/setting":
-            _check_version(version)
         if action in ("infer", "generate", "generate_stream"):
             if method != "POST":
                 return _method_not_allowed(TEXT_PLAIN if action == "infer" else "application/json")
+            _check_version(version)  # after the method, as Triton
             if action == "infer":
                 return await self._infer(req, name, version)
             if action == "generate":
@@ -205,6 +204,7 @@ class HttpApp:
             return await self._trace(req, name)
         if method != "GET":
             return _method_not_allowed(TEXT_PLAIN if action == "ready" else "application/json")
+        _check_version(version)
         if action == "":
             return _json(self.engine.model_metadata(name, version))
         if action == "ready":
