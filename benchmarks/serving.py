@@ -398,7 +398,8 @@ def wrk(url: str, body: bytes, headers: list[str], concurrency: int, seconds: fl
     return {"rps": rps, "p50": p50, "ok": ok}
 
 
-def run_workers(workers: int, seconds: float, rounds: int = 3, model: str = "add_sub", concurrency: int = 16) -> None:
+def run_workers(workers: int, seconds: float, rounds: int = 3, model: str = "add_sub", concurrency: int = 16,
+                worker_cores: str | None = None, client_cores: str | None = None) -> None:
     """``tritonlite serve`` as one process pinned to core 0 (client on core 1), then ``--workers N`` on every
     core (client unpinned too), HTTP binary; prints the throughput ratio and where the CPU went.
 
@@ -423,6 +424,8 @@ def run_workers(workers: int, seconds: float, rounds: int = 3, model: str = "add
 
     clients = [c for c in ("wrk", "h2load") if shutil.which(c)]
     every = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
+    one_core, one_client = (worker_cores.split(",")[0], client_cores) if worker_cores and client_cores else ("0", "1")
+    many_server, many_client = worker_cores, client_cores or every
     body, ihcl = http_binary_body(model)
     headers = [f"Inference-Header-Content-Length: {ihcl}"]
     span = seconds + 1.0
@@ -431,7 +434,7 @@ def run_workers(workers: int, seconds: float, rounds: int = 3, model: str = "add
         repo = build_repository(Path(tmp) / "models", with_onnx=False)
         for rnd in range(rounds):
             figures: dict[tuple[str, int], float] = {}
-            for n, server_core, client_core in ((1, "0", "1"), (workers, None, every)):
+            for n, server_core, client_core in ((1, one_core, one_client), (workers, many_server, many_client)):
                 hp = _free_port()
                 url = f"http://127.0.0.1:{hp}/v2/models/{model}/infer"
                 proc = serve(["--workers", str(n)] if n > 1 else [], server_core)
@@ -459,7 +462,7 @@ def run_workers(workers: int, seconds: float, rounds: int = 3, model: str = "add
         print()
         for client in clients:
             rs = sorted(ratios[client])
-            print(f"{model} HTTP binary c={concurrency}, {client}: {workers} workers on every core = "
+            print(f"{model} HTTP binary c={concurrency}, {client}: {workers} workers on core(s) {many_server or every} = "
                   f"{float(np.median(rs)):.2f}x one pinned core (median of {len(rs)}; {rs[0]:.2f}-{rs[-1]:.2f})")
 
 
@@ -494,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="tritonlite's HttpServer(inline_compute_us=...) (default: the server's default)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
                    help="instead of the rows: add_sub HTTP binary c=16, one pinned process vs tritonlite serve --workers N on every core")
+    p.add_argument("--worker-cores", default=None, help="with --workers: the cores the workers may use (default: every core)")
+    p.add_argument("--client-cores", default=None, help="with --workers: the cores the load client may use (default: every core)")
     p.add_argument("--grpc-frontend", default="native", choices=("native", "grpcio"), help="tritonlite's gRPC front")
     p.add_argument("--serve", nargs=3, metavar=("REPO", "HTTP_PORT", "GRPC_PORT"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -503,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("h2load") is None:
         raise SystemExit("h2load not found: apt-get install -y nghttp2-client")
     if args.workers:
-        run_workers(args.workers, args.seconds, args.rounds)
+        run_workers(args.workers, args.seconds, args.rounds, worker_cores=args.worker_cores, client_cores=args.client_cores)
         return 0
     if args.matrix:
         rows = [(m, pr, c) for m in (args.models or list(MODELS)) for pr in args.protocols for c in args.concurrency]
