@@ -58,8 +58,10 @@ class TritonPythonModel:
             deadline = time.monotonic() + 20
             while not r.is_cancelled() and time.monotonic() < deadline:
                 time.sleep(0.005)
-            with open(os.path.join(pb_utils.get_model_dir(), f"seen_{int(x.reshape(-1)[0])}"), "w") as fh:
+            marker = os.path.join(pb_utils.get_model_dir(), f"seen_{int(x.reshape(-1)[0])}")
+            with open(marker + ".tmp", "w") as fh:  # renamed into place: the test never reads it half-written
                 fh.write("cancelled" if r.is_cancelled() else "not cancelled")
+            os.replace(marker + ".tmp", marker)
             out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", x)]))
         return out
 """
