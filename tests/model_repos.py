@@ -250,6 +250,7 @@ _EXAMPLE_PY = {
 }
 #: Triton's decoupled "square" example (IN=n answers n responses OUT=n, then the final flag alone)
 SQUARE_INT32_PY = _EXAMPLE_PY["square_int32"]
+ADD_SUB_PY = _EXAMPLE_PY["add_sub"]  # two FP32 inputs: OUTPUT0 = sum, OUTPUT1 = difference
 
 
 def _int32_io(name: str, out: str, decoupled: bool = False) -> str:

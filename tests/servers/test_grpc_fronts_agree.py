@@ -21,25 +21,12 @@ from google.protobuf.json_format import MessageToDict  # noqa: E402
 from tritonclient.grpc import service_pb2 as pb  # noqa: E402
 from tritonclient.grpc import service_pb2_grpc as pb_grpc  # noqa: E402
 
-from model_repos import IDENTITY_PY, identity_py_config, write_model  # noqa: E402
+from model_repos import ADD_SUB_PY, IDENTITY_PY, identity_py_config, write_model  # noqa: E402
 from test_grpc_service import ECHO_PY, REPEAT_CFG, REPEAT_PY, _echo_config  # noqa: E402
 
 from tritonlite import InferenceEngine  # noqa: E402
 from tritonlite.grpc import GrpcServer  # noqa: E402
 
-PAIR_PY = """
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        out = []
-        for r in requests:
-            a = pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy()
-            b = pb_utils.get_input_tensor_by_name(r, "INPUT1").as_numpy()
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("OUTPUT0", a + b), pb_utils.Tensor("OUTPUT1", a - b)]))
-        return out
-"""
 PAIR_CFG = """
 name: "pair"
 backend: "python"
@@ -56,7 +43,7 @@ B = np.ones(4, np.float32)
 def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("fronts") / "models"
     write_model(root, "identity_py", identity_py_config("identity_py"), {"1/model.py": IDENTITY_PY})
-    write_model(root, "pair", PAIR_CFG, {"1/model.py": PAIR_PY})
+    write_model(root, "pair", PAIR_CFG, {"1/model.py": ADD_SUB_PY})
     write_model(root, "repeat", REPEAT_CFG.format(name="repeat"), {"1/model.py": REPEAT_PY})
     write_model(root, "echo", _echo_config(), {"1/model.py": ECHO_PY})
     with InferenceEngine(root, model_control_mode="explicit", startup_models=["*"]) as engine:
