@@ -35,7 +35,8 @@ REQUEST_RELEASE_ALL = 1
 REQUEST_RELEASE_RESCHEDULE = 2
 
 
-_STOL = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+#: what C/C++ number readers (atoi, std::stoi, std::stol) take: leading blanks, a sign, then digits
+CXX_INTEGER_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
 
 def parse_version(version: str | int | None) -> int:
@@ -48,7 +49,7 @@ def parse_version(version: str | int | None) -> int:
         return version
     text = str(version)
     # Triton's GetModelVersionFromString: std::stol (leading blanks, a sign, then digits; the rest ignored)
-    match = _STOL.match(text)
+    match = CXX_INTEGER_PREFIX.match(text)
     if match is None or not -(2**63) <= int(match.group(1)) < 2**63:
         raise InvalidArgumentError(  # libstdc++'s what() is "stol" for both no digits and out of range
             f"failed to get model version from specified version string '{text}' (details: stol), "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -23,7 +22,6 @@ from tritonlite.engine import InferenceEngine, parse_version
 from tritonlite.errors import (
     InternalError,
     InvalidArgumentError,
-    NotFoundError,
     TritonLiteError,
     UnsupportedError,
 )
@@ -36,6 +34,7 @@ from tritonlite.protocol.settings import settings_for
 from tritonlite.protocol.shm import SHM_DISABLED, registry_for
 from tritonlite.protocol.status import grpc_status_name
 from tritonlite.protos import grpc_service_pb2 as pb
+from tritonlite.request import CXX_INTEGER_PREFIX
 
 _log = logging.getLogger("tritonlite.grpc")
 
@@ -399,7 +398,6 @@ _TRACE_LEVELS = ("OFF", "TIMESTAMPS", "TENSORS")
 #: numeric trace settings: (C++ type the value is stored in, its printed range)
 _TRACE_NUMBERS = {"trace_rate": (2**32, "[ 0, 4294967295 ]"), "trace_count": (None, "[ -1, 2147483647 ]"),
                   "log_frequency": (2**32, "[ 0, 4294967295 ]")}
-_STOI = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
 
 def _trace_updates(settings: Any) -> dict[str, list[str]]:
@@ -426,7 +424,7 @@ def _trace_updates(settings: Any) -> dict[str, list[str]]:
             continue
         if len(values) > 1:
             raise InvalidArgumentError(f"expect only 1 value for '{key}'")
-        match = _STOI.match(values[0])  # std::stoi: leading digits count, the rest is ignored
+        match = CXX_INTEGER_PREFIX.match(values[0])  # std::stoi: leading digits count, the rest is ignored
         if match is None:
             raise InvalidArgumentError(f"Unable to parse '{key}', got: {values[0]}")
         number = int(match.group(1))

@@ -27,7 +27,7 @@ from tritonlite.protocol.models import ModelInfo, prepare_output
 from tritonlite.protocol.params import request_options
 from tritonlite.protocol.shm import SHM_DISABLED, SharedMemoryRegistry, ShmTarget, input_from_params, shm_target
 from tritonlite.protocol.tensors import element_count, from_raw, to_raw
-from tritonlite.request import InferenceRequest, InferResult
+from tritonlite.request import CXX_INTEGER_PREFIX, InferenceRequest, InferResult
 
 try:
     import orjson
@@ -49,7 +49,7 @@ _UINT_TYPES = frozenset({"UINT8", "UINT16", "UINT32", "UINT64"})
 _FLOAT_TYPES = frozenset({"FP32", "FP64"})
 
 
-def json_error(message: str) -> InvalidArgumentError:
+def json_parse_error(message: str) -> InvalidArgumentError:
     """A JSON-level error of the HTTP frontend, in Triton's words. Triton's TritonJson makes these
     INTERNAL (500); tritonlite answers 400 (SPEC §1.6 allows it): bad input is the client's error, and
     the hardening suite holds the server to no 5xx on malformed requests."""
@@ -146,7 +146,7 @@ def _json_to_array(data: Any, datatype: str, shape: list[int], name: str, model:
             f"receiving {datatype} data via JSON is not supported. Please use the binary data format for input {name}"
         )
     if not isinstance(data, list):
-        raise json_error("Unable to parse 'data': attempt to access JSON non-array as array")
+        raise json_parse_error("Unable to parse 'data': attempt to access JSON non-array as array")
     count = element_count(shape)
     if datatype == "BYTES":
         flat: list[Any] = []
@@ -154,7 +154,7 @@ def _json_to_array(data: Any, datatype: str, shape: list[int], name: str, model:
         out = np.empty(len(flat), dtype=np.object_)
         for i, v in enumerate(flat):
             if not isinstance(v, str):
-                raise json_error("Unable to parse JSON bytes array: attempt to access JSON non-string as string")
+                raise json_parse_error("Unable to parse JSON bytes array: attempt to access JSON non-string as string")
             out[i] = v.encode("utf-8")
         if len(flat) != count:  # Triton's core counts the serialized strings
             raise InvalidArgumentError(
@@ -190,9 +190,9 @@ def _json_to_array(data: Any, datatype: str, shape: list[int], name: str, model:
     else:
         ok = kind in ("i", "u", "f") or (kind == "O" and all(type(v) in (int, float) for v in arr.reshape(-1)))
     if not ok:
-        raise json_error(f"Unable to parse 'data': {_WRONG_ELEMENT.get(datatype, 'attempt to access JSON value of the wrong type')}")
+        raise json_parse_error(f"Unable to parse 'data': {_WRONG_ELEMENT.get(datatype, 'attempt to access JSON value of the wrong type')}")
     if arr.size != count:
-        raise json_error("Unable to parse 'data': Shape does not match true shape of 'data' field")
+        raise json_parse_error("Unable to parse 'data': Shape does not match true shape of 'data' field")
     if count == 0:
         return np.empty(shape, dtype=dtype)
     try:
@@ -253,35 +253,35 @@ class DecodedInfer:
 
 def _obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise json_error(f"Unable to parse '{what}': attempt to get members for non-object")
+        raise json_parse_error(f"Unable to parse '{what}': attempt to get members for non-object")
     return value
 
 
 def _member(obj: Any, key: str) -> Any:
     if not isinstance(obj, dict) or key not in obj:
-        raise json_error(f"Unable to parse '{key}': attempt to access non-existing object member '{key}'")
+        raise json_parse_error(f"Unable to parse '{key}': attempt to access non-existing object member '{key}'")
     return obj[key]
 
 
 def _get_str(obj: dict[str, Any], key: str) -> str:
     value = _member(obj, key)
     if not isinstance(value, str):
-        raise json_error(f"Unable to parse '{key}': attempt to access JSON non-string as string")
+        raise json_parse_error(f"Unable to parse '{key}': attempt to access JSON non-string as string")
     return value
 
 
 def _get_shape(obj: dict[str, Any]) -> list[int]:
     shape = _member(obj, "shape")
     if not isinstance(shape, list):
-        raise json_error("Unable to parse 'shape': attempt to access JSON non-array as array")
+        raise json_parse_error("Unable to parse 'shape': attempt to access JSON non-array as array")
     if not all(type(d) is int and d >= 0 for d in shape):
-        raise json_error("Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer")
+        raise json_parse_error("Unable to parse 'shape': attempt to access JSON non-unsigned-integer as unsigned-integer")
     return shape
 
 
 def _uint(value: Any, key: str, verb: str = "parse") -> int:
     if type(value) is not int or value < 0:
-        raise json_error(f"Unable to {verb} '{key}': attempt to access JSON non-unsigned-integer as unsigned-integer")
+        raise json_parse_error(f"Unable to {verb} '{key}': attempt to access JSON non-unsigned-integer as unsigned-integer")
     return value
 
 
@@ -306,7 +306,7 @@ def parse_json(buffer: Any) -> Any:
                 message = f"{tail} at {head.removeprefix('Parse error at offset ')}"
         except (ValueError, RecursionError):
             pass
-    raise json_error(f"failed to parse the request JSON buffer: {message}")
+    raise json_parse_error(f"failed to parse the request JSON buffer: {message}")
 
 
 def decode_infer(
@@ -345,20 +345,20 @@ def decode_infer(
     doc = parse_json(json_part)
     req_id = doc.get("id", "") if isinstance(doc, dict) else ""
     if not isinstance(req_id, str):
-        raise json_error("Unable to parse 'id': attempt to access JSON non-string as string")
+        raise json_parse_error("Unable to parse 'id': attempt to access JSON non-string as string")
     params = doc.get("parameters") if isinstance(doc, dict) else None
     if params is not None and not isinstance(params, dict):
-        raise json_error("failed to get request params.: attempt to get members for non-object")
+        raise json_parse_error("failed to get request params.: attempt to get members for non-object")
     params = params or {}
     binary_default = params.get("binary_data_output", False)
     if not isinstance(binary_default, bool):
-        raise json_error("Unable to parse 'binary_data_output': attempt to access JSON non-boolean as boolean")
+        raise json_parse_error("Unable to parse 'binary_data_output': attempt to access JSON non-boolean as boolean")
     _check_params(params)
     opts = request_options(params)
 
     raw_inputs = _member(doc, "inputs")
     if not isinstance(raw_inputs, list):
-        raise json_error("Unable to parse 'inputs': attempt to access JSON non-array as array")
+        raise json_parse_error("Unable to parse 'inputs': attempt to access JSON non-array as array")
     inputs: dict[str, np.ndarray] = {}
     #: binary inputs, converted once the whole body is known to be framed right (Triton checks that first)
     binary: list[tuple[str, str, list[int], int, int]] = []
@@ -417,7 +417,7 @@ def decode_infer(
     raw_outputs = doc.get("outputs")
     if raw_outputs is not None:
         if not isinstance(raw_outputs, list):
-            raise json_error("Unable to parse 'outputs': attempt to access JSON non-array as array")
+            raise json_parse_error("Unable to parse 'outputs': attempt to access JSON non-array as array")
         for item in raw_outputs:
             item = _obj(item, "outputs")
             name = _get_str(item, "name")
@@ -425,7 +425,7 @@ def decode_infer(
             oparams = {} if oparams is None else _obj(oparams, "parameters")
             as_binary = oparams.get("binary_data", False)
             if not isinstance(as_binary, bool):
-                raise json_error("Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean")
+                raise json_parse_error("Unable to parse 'binary_data': attempt to access JSON non-boolean as boolean")
             class_count = _uint(oparams.get("classification", 0), "classification", "set")
             target = shm_target(oparams)
             if target is not None and as_binary:
@@ -464,12 +464,8 @@ class HeaderSizeError(InvalidArgumentError):
 
 def _atoi(text: str) -> int:
     """C's ``atoi``: optional blanks and sign, then the leading digits (none: 0)."""
-    text = text.lstrip(" \t")
-    sign = -1 if text[:1] == "-" else 1
-    if text[:1] in "+-":
-        text = text[1:]
-    digits = len(text) - len(text.lstrip("0123456789"))
-    return sign * int(text[:digits]) if digits else 0
+    match = CXX_INTEGER_PREFIX.match(text)
+    return int(match.group(1)) if match else 0
 
 
 #: Triton's HTTP frontend reads these request parameters with typed TritonJson getters (INTERNAL on a
@@ -488,7 +484,7 @@ def _check_params(params: dict[str, Any]) -> None:
         typed = _TYPED_PARAMS.get(key)
         if typed is not None:
             if not typed[0](value):
-                raise json_error(f"Unable to parse '{key}': {typed[1]}")
+                raise json_parse_error(f"Unable to parse '{key}': {typed[1]}")
         elif key == "binary_data_output":
             continue
         elif key.startswith("triton_"):
@@ -631,4 +627,4 @@ def jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["decode_infer", "encode_infer", "decompress", "compress", "response_encoding", "parse_json", "json_error", "HeaderSizeError", "IHCL"]
+__all__ = ["decode_infer", "encode_infer", "decompress", "compress", "response_encoding", "parse_json", "json_parse_error", "HeaderSizeError", "IHCL"]

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from tritonlite.errors import ErrorCode, NotFoundError, TritonLiteError, UnsupportedError
 from tritonlite.http.codec import (IHCL, DecodedInfer, HeaderSizeError, compress, decode_infer, decompress, encode_infer,
-                                   json_error as json_parse_error, response_encoding)
+                                   json_parse_error, response_encoding)
 from tritonlite.http.connection import TEXT_PLAIN, Request, Response, json_error
 from tritonlite.protocol.loop import LoopCompletions, PassSubmitter, runs_fast
 from tritonlite.protocol.models import ModelInfo, model_info

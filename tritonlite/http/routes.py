@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from tritonlite.engine import parse_version
 from tritonlite.errors import InvalidArgumentError, NotFoundError, TritonLiteError, UnavailableError, UnsupportedError
-from tritonlite.http.codec import json_error as json_parse_error, parse_json
+from tritonlite.http.codec import json_parse_error, parse_json
 from tritonlite.http.connection import TEXT_PLAIN, Request, Response, StreamingResponse, json_error
 from tritonlite.http.generate import generate, generate_stream
 from tritonlite.http.infer import FutureResponder, InferHandler, error_response
@@ -53,26 +53,11 @@ def _method_not_allowed(content_type: str = "application/json") -> Response:
     return json_error(405, "Method Not Allowed", None, content_type)
 
 
-#: Triton reads a version with std::stol: beyond int64 it fails before any lookup
-_MAX_VERSION = 2**63 - 1
-
-
-def _check_version(version: str) -> None:
-    if version and int(version) > _MAX_VERSION:
-        raise InvalidArgumentError(
-            f"failed to get model version from specified version string '{version}' (details: stol), "
-            "version should be an integral value > 0"
-        )
-
-
 def _optional_body(req: Request) -> dict[str, Any]:
     """A settings body (repository, shared memory): absent is ``{}``; present, it must be a JSON object."""
     if not req.body.strip():
         return {}
-    doc = parse_json(req.body)
-    if not isinstance(doc, dict):
-        raise json_parse_error("attempt to get members for non-object")
-    return doc
+    return _required_body(req)
 
 
 def _required_body(req: Request) -> dict[str, Any]:
@@ -123,7 +108,6 @@ class HttpApp:
         if m is not None and m.group(3) == "infer":
             version = m.group(2) or ""
             try:
-                _check_version(version)
                 route = (unquote(m.group(1)), version, parse_version(version))
             except TritonLiteError:
                 route = None  # the slow path answers with the version error
@@ -192,7 +176,7 @@ class HttpApp:
         if action in ("infer", "generate", "generate_stream"):
             if method != "POST":
                 return _method_not_allowed(TEXT_PLAIN if action == "infer" else "application/json")
-            _check_version(version)  # after the method, as Triton
+            parse_version(version)  # a version beyond int64 fails after the method check, as in Triton (std::stol)
             if action == "infer":
                 return await self._infer(req, name, version)
             if action == "generate":
@@ -204,7 +188,7 @@ class HttpApp:
             return await self._trace(req, name)
         if method != "GET":
             return _method_not_allowed(TEXT_PLAIN if action == "ready" else "application/json")
-        _check_version(version)
+        parse_version(version)  # after the method check, as above
         if action == "":
             return _json(self.engine.model_metadata(name, version))
         if action == "ready":
